@@ -1,0 +1,53 @@
+# The README's two commands: `make run` (the main job) and `make test` (every test).
+# Both install the Debian packages they need first (scripts/install-deps), then build with meson.
+
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+MESON_OPTS ?= --buildtype=debugoptimized
+BIN         = $(BUILD)/gpumigrate
+
+.PHONY: all deps build run test test-plain test-san format format-check tidy bench clean
+
+all: build
+
+deps:
+	./scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(BUILD_SAN)/build.ninja:
+	meson setup $(BUILD_SAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# The main job: the host inventory of this machine (the assessment demo replaces it once it lands).
+run: build
+	$(BIN) inventory
+
+test: deps test-plain test-san
+
+test-plain: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	meson test -C $(BUILD) --print-errorlogs
+
+test-san: $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(BUILD_SAN) --print-errorlogs
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+tidy: $(BUILD)/build.ninja
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c')
+
+bench: build
+	./bench/inventory.sh $(BIN)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

@@ -1,0 +1,109 @@
+/* The command-line layer's shared pieces: the option table every command declares (which
+ * drives getopt_long, --help, the man page check and the bash completion), the global
+ * options, and the documented exit codes. Only src/cli prints results or exits. */
+#ifndef GM_CLI_H
+#define GM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Exit codes (gpumigrate(1), EXIT STATUS). */
+enum gm_exit {
+	GM_EXIT_OK = 0,       /* success; no findings */
+	GM_EXIT_FINDINGS = 1, /* the command ran and found problems (FAIL, differences) */
+	GM_EXIT_USAGE = 2,    /* bad command line or bad input file */
+	GM_EXIT_PARTIAL = 3,  /* part of the work was done; the rest failed */
+	GM_EXIT_ERROR = 4,    /* the command could not do its work (I/O, driver, network) */
+	GM_EXIT_SKIPPED = 5,  /* nothing to measure here (no GPU or no driver) */
+};
+
+enum gm_opt_arg { GM_ARG_NONE = 0, GM_ARG_REQUIRED, GM_ARG_OPTIONAL };
+
+/* One option of a command. id is what gm_cli_next returns for it; the option tables end
+ * with an entry whose long_name is NULL. */
+struct gm_opt {
+	int id;
+	const char *long_name;
+	char short_name; /* 0 for none */
+	enum gm_opt_arg arg;
+	const char *arg_name; /* "FILE", "DIR" … (help and completion) */
+	const char *help;
+	const char *complete; /* completion kind: "file", "dir", or "word1 word2 …", or NULL */
+};
+
+struct gm_cli;
+
+struct gm_cmd {
+	const char *name;
+	const char *summary;  /* one line for the command list */
+	const char *usage;    /* after "gpumigrate NAME " */
+	const struct gm_opt *opts;
+	int (*run)(struct gm_cli *cli, int argc, char **argv);
+	bool hidden;
+};
+
+enum gm_color_mode { GM_COLOR_MODE_AUTO = 0, GM_COLOR_MODE_ALWAYS, GM_COLOR_MODE_NEVER };
+
+/* Global state of one invocation: the global options, resolved. */
+struct gm_cli {
+	const struct gm_cmd *cmd;
+	bool json;
+	bool quiet;
+	int verbose;
+	enum gm_color_mode color_mode;
+	bool color_stdout; /* colour decided for stdout (--color, NO_COLOR, isatty) */
+	/* parser state for gm_cli_next */
+	int argc;
+	char **argv;
+	const char *optarg;
+};
+
+/* Global option ids (negative, so they never collide with a command's ids). */
+enum {
+	GM_OPT_HELP = -100,
+	GM_OPT_JSON,
+	GM_OPT_QUIET,
+	GM_OPT_VERBOSE,
+	GM_OPT_COLOR,
+	GM_OPT_VERSION,
+};
+
+/* The global options, accepted before the command and after it. */
+extern const struct gm_opt gm_global_opts[];
+
+/* The command table (main.c). */
+extern const struct gm_cmd gm_commands[];
+
+/* Starts parsing a command's arguments (argv[0] is the command name). */
+void gm_cli_begin(struct gm_cli *cli, const struct gm_cmd *cmd, int argc, char **argv);
+/* Returns the next option's id, with its argument in cli->optarg; -1 at the end (then
+ * gm_cli_args gives the operands); GM_OPT_HELP after printing help is handled inside: the
+ * caller sees -2 meaning "stop, exit with *exit_code". Global options are applied here. */
+int gm_cli_next(struct gm_cli *cli, int *exit_code);
+/* Operands left after the options. */
+char **gm_cli_args(struct gm_cli *cli, int *count);
+
+/* Prints "gpumigrate: error: <msg>" and a hint line to stderr; returns GM_EXIT_USAGE. */
+int gm_cli_usage_error(const struct gm_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prints an error from the core and returns the exit code that fits its rc. */
+int gm_cli_fail(const struct gm_cli *cli, const struct gm_err *err);
+/* Writes all of buf to stdout; returns GM_EXIT_ERROR when stdout fails (full disk, EPIPE). */
+int gm_cli_emit(const struct gm_buf *buf);
+
+/* Per-command --help text. */
+void gm_cli_help_command(const struct gm_cmd *cmd, struct gm_buf *out);
+/* Global --help text. */
+void gm_cli_help_global(struct gm_buf *out);
+/* Bash completion script generated from the option tables. */
+void gm_cli_completion_bash(struct gm_buf *out);
+
+/* Parses a --color value. */
+bool gm_cli_parse_color(const char *s, enum gm_color_mode *out);
+/* Resolves whether fd gets colour under mode, honouring NO_COLOR and isatty. */
+bool gm_cli_want_color(enum gm_color_mode mode, int fd);
+
+#endif

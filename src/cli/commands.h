@@ -1,0 +1,15 @@
+/* Every command's entry point and option table, for the command table in main.c. */
+#ifndef GM_COMMANDS_H
+#define GM_COMMANDS_H
+
+#include "cli/cli.h"
+
+#define GM_DECLARE_COMMAND(name) \
+	extern const struct gm_opt gm_cmd_##name##_opts[]; \
+	int gm_cmd_##name(struct gm_cli *cli, int argc, char **argv)
+
+GM_DECLARE_COMMAND(inventory);
+GM_DECLARE_COMMAND(topo);
+GM_DECLARE_COMMAND(completion);
+
+#endif

@@ -1,0 +1,89 @@
+/* gpumigrate's entry point: the command table, the global options and dispatch. Adding a
+ * command is one line here plus its cmd_<name>.c (see DESIGN.md, "Adding a command"). */
+#include <locale.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "util/doc.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+const struct gm_cmd gm_commands[] = {
+	{"inventory", "describe this GPU host: OS, IOMMU, modules, CPUs, GPUs, NICs, runtime",
+	 "[options]", gm_cmd_inventory_opts, gm_cmd_inventory, false},
+	{"topo", "GPU/NIC topology matrix (like nvidia-smi topo -m) from hwloc and NVML",
+	 "[options]", gm_cmd_topo_opts, gm_cmd_topo, false},
+	{"completion", "print the bash completion script", "bash", gm_cmd_completion_opts,
+	 gm_cmd_completion, false},
+	{NULL, NULL, NULL, NULL, NULL, false},
+};
+
+static const struct gm_cmd *find_command(const char *name)
+{
+	for (const struct gm_cmd *c = gm_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/* The closest command name, for "did you mean". */
+static const char *closest_command(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = 4;
+	for (const struct gm_cmd *c = gm_commands; c->name; c++) {
+		size_t d = gm_levenshtein(name, c->name);
+		if (d < best_d || (strncmp(name, c->name, strlen(name)) == 0 && strlen(name) >= 2))
+			best_d = d, best = c->name;
+	}
+	return best;
+}
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_CTYPE, "");
+	signal(SIGPIPE, SIG_IGN);
+
+	struct gm_cli cli = {0};
+	cli.color_stdout = gm_cli_want_color(GM_COLOR_MODE_AUTO, STDOUT_FILENO);
+	gm_log_set_color(gm_cli_want_color(GM_COLOR_MODE_AUTO, STDERR_FILENO));
+
+	int exit_code = GM_EXIT_OK;
+	gm_cli_begin(&cli, NULL, argc, argv);
+	int id = gm_cli_next(&cli, &exit_code);
+	if (id == -2)
+		return exit_code;
+	int n_args;
+	char **args = gm_cli_args(&cli, &n_args);
+	if (n_args == 0) {
+		struct gm_buf help = GM_BUF_INIT;
+		gm_cli_help_global(&help);
+		fputs(gm_buf_cstr(&help), stderr);
+		gm_buf_release(&help);
+		return GM_EXIT_USAGE;
+	}
+	if (strcmp(args[0], "help") == 0 && n_args > 1 && find_command(args[1])) {
+		struct gm_buf help = GM_BUF_INIT;
+		gm_cli_help_command(find_command(args[1]), &help);
+		exit_code = gm_cli_emit(&help);
+		gm_buf_release(&help);
+		return exit_code;
+	}
+	const struct gm_cmd *cmd = find_command(args[0]);
+	if (!cmd) {
+		gm_error("unknown command '%s'", args[0]);
+		const char *near = closest_command(args[0]);
+		if (near)
+			gm_hint("did you mean 'gpumigrate %s'? run 'gpumigrate --help' for the list",
+				near);
+		else
+			gm_hint("run 'gpumigrate --help' for the list of commands");
+		return GM_EXIT_USAGE;
+	}
+	gm_cli_begin(&cli, cmd, n_args, args);
+	return cmd->run(&cli, n_args, args);
+}

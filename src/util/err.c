@@ -1,0 +1,84 @@
+/* Return codes and error detail shared by every layer. */
+#include "util/err.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+const char *gm_strerror(enum gm_rc rc)
+{
+	switch (rc) {
+	case GM_OK: return "success";
+	case GM_ERR_USAGE: return "usage error";
+	case GM_ERR_IO: return "i/o error";
+	case GM_ERR_NOT_FOUND: return "not found";
+	case GM_ERR_PARSE: return "parse error";
+	case GM_ERR_UNSUPPORTED: return "not supported";
+	case GM_ERR_NO_DRIVER: return "no NVIDIA driver found";
+	case GM_ERR_DRIVER: return "driver error";
+	case GM_ERR_GPU_LOST: return "GPU is lost";
+	case GM_ERR_LIMIT: return "input too large";
+	case GM_ERR_INTERNAL: return "internal error";
+	}
+	return "unknown error";
+}
+
+void gm_err_init(struct gm_err *err)
+{
+	err->rc = GM_OK;
+	gm_buf_init(&err->msg);
+}
+
+void gm_err_release(struct gm_err *err)
+{
+	if (!err)
+		return;
+	gm_buf_release(&err->msg);
+	err->rc = GM_OK;
+}
+
+void gm_err_clear(struct gm_err *err)
+{
+	if (!err)
+		return;
+	err->rc = GM_OK;
+	gm_buf_reset(&err->msg);
+}
+
+static void set_va(struct gm_err *err, enum gm_rc rc, const char *fmt, va_list ap)
+{
+	err->rc = rc;
+	gm_buf_reset(&err->msg);
+	gm_buf_vaddf(&err->msg, fmt, ap);
+}
+
+enum gm_rc gm_err_set(struct gm_err *err, enum gm_rc rc, const char *fmt, ...)
+{
+	if (!err)
+		return rc;
+	va_list ap;
+	va_start(ap, fmt);
+	set_va(err, rc, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum gm_rc gm_err_errno(struct gm_err *err, enum gm_rc rc, int errnum, const char *fmt, ...)
+{
+	if (!err)
+		return rc;
+	va_list ap;
+	va_start(ap, fmt);
+	set_va(err, rc, fmt, ap);
+	va_end(ap);
+	gm_buf_addf(&err->msg, ": %s", strerror(errnum));
+	return rc;
+}
+
+const char *gm_err_msg(const struct gm_err *err)
+{
+	if (err->msg.len)
+		return gm_buf_cstr(&err->msg);
+	return gm_strerror(err->rc);
+}
