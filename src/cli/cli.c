@@ -18,15 +18,15 @@
 #endif
 
 const struct gm_opt gm_global_opts[] = {
-	{GM_OPT_JSON, "json", 0, GM_ARG_NONE, NULL, "machine-readable JSON on stdout", NULL},
-	{GM_OPT_QUIET, "quiet", 'q', GM_ARG_NONE, NULL, "only errors on stderr", NULL},
-	{GM_OPT_VERBOSE, "verbose", 'v', GM_ARG_NONE, NULL, "more detail on stderr (repeat for debug)",
-	 NULL},
-	{GM_OPT_COLOR, "color", 0, GM_ARG_REQUIRED, "WHEN", "colour: auto, always or never",
-	 "auto always never"},
-	{GM_OPT_VERSION, "version", 0, GM_ARG_NONE, NULL, "print the version and exit", NULL},
-	{GM_OPT_HELP, "help", 'h', GM_ARG_NONE, NULL, "show this help and exit", NULL},
-	{0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
+        {GM_OPT_JSON, "json", 0, GM_ARG_NONE, NULL, "machine-readable JSON on stdout", NULL},
+        {GM_OPT_QUIET, "quiet", 'q', GM_ARG_NONE, NULL, "only errors on stderr", NULL},
+        {GM_OPT_VERBOSE, "verbose", 'v', GM_ARG_NONE, NULL,
+         "more detail on stderr (repeat for debug)", NULL},
+        {GM_OPT_COLOR, "color", 0, GM_ARG_REQUIRED, "WHEN", "colour: auto, always or never",
+         "auto always never"},
+        {GM_OPT_VERSION, "version", 0, GM_ARG_NONE, NULL, "print the version and exit", NULL},
+        {GM_OPT_HELP, "help", 'h', GM_ARG_NONE, NULL, "show this help and exit", NULL},
+        {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
 static size_t count_opts(const struct gm_opt *opts)
@@ -90,8 +90,8 @@ static int apply_global(struct gm_cli *cli, const struct gm_opt *o, int *exit_co
 	case GM_OPT_COLOR:
 		if (!gm_cli_parse_color(cli->optarg, &cli->color_mode)) {
 			*exit_code = gm_cli_usage_error(
-				cli, "invalid --color value '%s' (use auto, always or never)",
-				cli->optarg);
+			        cli, "invalid --color value '%s' (use auto, always or never)",
+			        cli->optarg);
 			return -2;
 		}
 		cli->color_stdout = gm_cli_want_color(cli->color_mode, STDOUT_FILENO);
@@ -125,8 +125,8 @@ int gm_cli_next(struct gm_cli *cli, int *exit_code)
 		const struct gm_opt *o = merged_at(cli->cmd, i);
 		longopts[i].name = o->long_name;
 		longopts[i].has_arg = o->arg == GM_ARG_NONE       ? no_argument
-				      : o->arg == GM_ARG_REQUIRED ? required_argument
-								  : optional_argument;
+		                      : o->arg == GM_ARG_REQUIRED ? required_argument
+		                                                  : optional_argument;
 		longopts[i].val = 1000 + (int)i;
 		if (o->short_name) {
 			gm_buf_addch(&shorts, o->short_name);
@@ -155,10 +155,11 @@ int gm_cli_next(struct gm_cli *cli, int *exit_code)
 		if (!o) {
 			const char *bad = cli->argv[optind - 1 > 0 ? optind - 1 : 0];
 			if (c == ':')
-				*exit_code = gm_cli_usage_error(cli, "option '%s' needs a value",
-								bad);
+				*exit_code =
+				        gm_cli_usage_error(cli, "option '%s' needs a value", bad);
 			else if (optopt && optopt < 1000)
-				*exit_code = gm_cli_usage_error(cli, "unknown option '-%c'", optopt);
+				*exit_code =
+				        gm_cli_usage_error(cli, "unknown option '-%c'", optopt);
 			else
 				*exit_code = gm_cli_usage_error(cli, "unknown option '%s'", bad);
 			result = -2;
@@ -248,7 +249,7 @@ void gm_cli_help_command(const struct gm_cmd *cmd, struct gm_buf *out)
 void gm_cli_help_global(struct gm_buf *out)
 {
 	gm_buf_adds(out, "usage: gpumigrate [global options] <command> [options] [args]\n\n"
-			 "Moves GPU workloads from cloud GPU servers to your own.\n\ncommands:\n");
+	                 "Moves GPU workloads from cloud GPU servers to your own.\n\ncommands:\n");
 	for (const struct gm_cmd *c = gm_commands; c->name; c++) {
 		if (c->hidden)
 			continue;
@@ -257,8 +258,8 @@ void gm_cli_help_global(struct gm_buf *out)
 	gm_buf_adds(out, "\nglobal options:\n");
 	help_opts(gm_global_opts, out);
 	gm_buf_adds(out, "\nexit status: 0 ok, 1 findings, 2 usage, 3 partial, 4 error, 5 no GPU.\n"
-			 "run 'gpumigrate <command> --help' for a command's options; "
-			 "see gpumigrate(1).\n");
+	                 "run 'gpumigrate <command> --help' for a command's options; "
+	                 "see gpumigrate(1).\n");
 }
 
 static void completion_words(const struct gm_opt *opts, struct gm_buf *out)
@@ -284,27 +285,30 @@ static void completion_values(const struct gm_opt *opts, struct gm_buf *out)
 		else if (strcmp(o->complete, "dir") == 0)
 			gm_buf_adds(out, ") COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n");
 		else
-			gm_buf_addf(out, ") COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
-				    o->complete);
+			gm_buf_addf(out,
+			            ") COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
+			            o->complete);
 	}
 }
 
 void gm_cli_completion_bash(struct gm_buf *out)
 {
-	gm_buf_adds(out, "# bash completion for gpumigrate, generated from its option tables\n"
-			 "_gpumigrate() {\n"
-			 "    local cur prev cmd i\n"
-			 "    cur=${COMP_WORDS[COMP_CWORD]}\n"
-			 "    prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-			 "    cmd=\n"
-			 "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
-			 "        case ${COMP_WORDS[i]} in -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; "
-			 "esac\n"
-			 "    done\n"
-			 "    case $prev in\n");
+	gm_buf_adds(out,
+	            "# bash completion for gpumigrate, generated from its option tables\n"
+	            "_gpumigrate() {\n"
+	            "    local cur prev cmd i\n"
+	            "    cur=${COMP_WORDS[COMP_CWORD]}\n"
+	            "    prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+	            "    cmd=\n"
+	            "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+	            "        case ${COMP_WORDS[i]} in -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; "
+	            "esac\n"
+	            "    done\n"
+	            "    case $prev in\n");
 	completion_values(gm_global_opts, out);
-	gm_buf_adds(out, "    esac\n    case $cmd in\n        '')\n            COMPREPLY=($(compgen "
-			 "-W \"");
+	gm_buf_adds(out,
+	            "    esac\n    case $cmd in\n        '')\n            COMPREPLY=($(compgen "
+	            "-W \"");
 	for (const struct gm_cmd *c = gm_commands; c->name; c++)
 		if (!c->hidden)
 			gm_buf_addf(out, "%s ", c->name);
@@ -317,7 +321,7 @@ void gm_cli_completion_bash(struct gm_buf *out)
 		completion_words(c->opts, out);
 		completion_words(gm_global_opts, out);
 		gm_buf_adds(out, "\" -- \"$cur\"))\n            [[ $cur == -* ]] || "
-				 "COMPREPLY+=($(compgen -f -- \"$cur\"))\n            ;;\n");
+		                 "COMPREPLY+=($(compgen -f -- \"$cur\"))\n            ;;\n");
 	}
 	gm_buf_adds(out, "    esac\n}\ncomplete -F _gpumigrate gpumigrate\n");
 }

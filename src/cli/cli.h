@@ -38,8 +38,8 @@ struct gm_cli;
 
 struct gm_cmd {
 	const char *name;
-	const char *summary;  /* one line for the command list */
-	const char *usage;    /* after "gpumigrate NAME " */
+	const char *summary; /* one line for the command list */
+	const char *usage;   /* after "gpumigrate NAME " */
 	const struct gm_opt *opts;
 	int (*run)(struct gm_cli *cli, int argc, char **argv);
 	bool hidden;
@@ -88,7 +88,7 @@ char **gm_cli_args(struct gm_cli *cli, int *count);
 
 /* Prints "gpumigrate: error: <msg>" and a hint line to stderr; returns GM_EXIT_USAGE. */
 int gm_cli_usage_error(const struct gm_cli *cli, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 /* Prints an error from the core and returns the exit code that fits its rc. */
 int gm_cli_fail(const struct gm_cli *cli, const struct gm_err *err);
 /* Writes all of buf to stdout; returns GM_EXIT_ERROR when stdout fails (full disk, EPIPE). */

@@ -6,7 +6,7 @@
 #include "util/banned.h"
 
 const struct gm_opt gm_cmd_completion_opts[] = {
-	{0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
+        {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
 int gm_cmd_completion(struct gm_cli *cli, int argc, char **argv)

@@ -4,7 +4,7 @@
 
 #include "cli/cli.h"
 
-#define GM_DECLARE_COMMAND(name) \
+#define GM_DECLARE_COMMAND(name)                           \
 	extern const struct gm_opt gm_cmd_##name##_opts[]; \
 	int gm_cmd_##name(struct gm_cli *cli, int argc, char **argv)
 

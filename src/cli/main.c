@@ -13,13 +13,13 @@
 #include "util/banned.h"
 
 const struct gm_cmd gm_commands[] = {
-	{"inventory", "describe this GPU host: OS, IOMMU, modules, CPUs, GPUs, NICs, runtime",
-	 "[options]", gm_cmd_inventory_opts, gm_cmd_inventory, false},
-	{"topo", "GPU/NIC topology matrix (like nvidia-smi topo -m) from hwloc and NVML",
-	 "[options]", gm_cmd_topo_opts, gm_cmd_topo, false},
-	{"completion", "print the bash completion script", "bash", gm_cmd_completion_opts,
-	 gm_cmd_completion, false},
-	{NULL, NULL, NULL, NULL, NULL, false},
+        {"inventory", "describe this GPU host: OS, IOMMU, modules, CPUs, GPUs, NICs, runtime",
+         "[options]", gm_cmd_inventory_opts, gm_cmd_inventory, false},
+        {"topo", "GPU/NIC topology matrix (like nvidia-smi topo -m) from hwloc and NVML",
+         "[options]", gm_cmd_topo_opts, gm_cmd_topo, false},
+        {"completion", "print the bash completion script", "bash", gm_cmd_completion_opts,
+         gm_cmd_completion, false},
+        {NULL, NULL, NULL, NULL, NULL, false},
 };
 
 static const struct gm_cmd *find_command(const char *name)
@@ -78,8 +78,9 @@ int main(int argc, char **argv)
 		gm_error("unknown command '%s'", args[0]);
 		const char *near = closest_command(args[0]);
 		if (near)
-			gm_hint("did you mean 'gpumigrate %s'? run 'gpumigrate --help' for the list",
-				near);
+			gm_hint("did you mean 'gpumigrate %s'? run 'gpumigrate --help' for the "
+			        "list",
+			        near);
 		else
 			gm_hint("run 'gpumigrate --help' for the list of commands");
 		return GM_EXIT_USAGE;

@@ -8,10 +8,10 @@
 #include "util/banned.h"
 
 static const char *const state_names[] = {
-	[GM_FACT_UNKNOWN] = "unknown",
-	[GM_FACT_OK] = "ok",
-	[GM_FACT_UNSUPPORTED] = "unsupported",
-	[GM_FACT_ERROR] = "error",
+        [GM_FACT_UNKNOWN] = "unknown",
+        [GM_FACT_OK] = "ok",
+        [GM_FACT_UNSUPPORTED] = "unsupported",
+        [GM_FACT_ERROR] = "error",
 };
 
 const char *gm_fact_state_name(enum gm_fact_state state)

@@ -58,7 +58,7 @@ void gm_fstr_set(struct gm_fstr *f, const char *s);
 void gm_fstr_take(struct gm_fstr *f, char *s);
 void gm_fstr_release(struct gm_fstr *f);
 
-#define gm_fint_release(x) gm_fact_release(&(x)->f)
+#define gm_fint_release(x)  gm_fact_release(&(x)->f)
 #define gm_fbool_release(x) gm_fact_release(&(x)->f)
 
 #endif

@@ -25,8 +25,8 @@ enum gm_nvlink_remote {
 
 /* One active NVLink of a GPU. */
 struct gm_nvlink {
-	unsigned link;             /* link index on this GPU */
-	char *remote_bdf;          /* PCI address of the far end, normalised (see gm_pci_bdf_norm) */
+	unsigned link;    /* link index on this GPU */
+	char *remote_bdf; /* PCI address of the far end, normalised (see gm_pci_bdf_norm) */
 	enum gm_nvlink_remote remote;
 };
 
@@ -38,7 +38,7 @@ struct gm_gpu {
 	struct gm_fstr serial;
 	struct gm_fstr bdf; /* "0000:3b:00.0", lowercase, 4-digit domain */
 	struct gm_fstr vbios;
-	struct gm_fint minor; /* N of /dev/nvidiaN */
+	struct gm_fint minor;     /* N of /dev/nvidiaN */
 	struct gm_fbool dev_node; /* /dev/nvidiaN exists */
 	struct gm_fint memory_total_bytes;
 	struct gm_fstr compute_capability; /* "8.0" */
@@ -47,7 +47,7 @@ struct gm_gpu {
 	struct gm_fbool ecc_enabled; /* current mode */
 	struct gm_fbool mig_enabled; /* current mode */
 	struct gm_fint pcie_gen_current;
-	struct gm_fint pcie_gen_max;   /* the lower of what GPU and slot support */
+	struct gm_fint pcie_gen_max; /* the lower of what GPU and slot support */
 	struct gm_fint pcie_width_current;
 	struct gm_fint pcie_width_max;
 	struct gm_fint pcie_replay_count;
@@ -68,9 +68,9 @@ struct gm_gpu {
 
 /* The NVIDIA driver and its GPUs. */
 struct gm_nvidia {
-	struct gm_fact nvml; /* OK when NVML initialised; else why (no library, no driver …) */
+	struct gm_fact nvml;    /* OK when NVML initialised; else why (no library, no driver …) */
 	struct gm_fstr library; /* the library that was loaded */
-	struct gm_fstr driver_version;  /* "550.54.15" */
+	struct gm_fstr driver_version; /* "550.54.15" */
 	struct gm_fstr nvml_version;
 	struct gm_fint cuda_driver_version; /* as NVML reports it: 12040 is CUDA 12.4 */
 	struct gm_gpu *gpus;
@@ -81,8 +81,8 @@ struct gm_nvidia {
 struct gm_pci_dev {
 	char *bdf;
 	unsigned vendor, device, class_code; /* class_code: 0x030200 = 3D controller */
-	struct gm_fstr driver;      /* bound kernel driver: "nvidia", "nouveau", "vfio-pci" … */
-	struct gm_fint numa_node;   /* -1 when the platform does not say */
+	struct gm_fstr driver;    /* bound kernel driver: "nvidia", "nouveau", "vfio-pci" … */
+	struct gm_fint numa_node; /* -1 when the platform does not say */
 	struct gm_fint iommu_group;
 	struct gm_fint sriov_totalvfs;
 	struct gm_fint link_gen_current, link_gen_max, link_width_current, link_width_max;
@@ -126,13 +126,13 @@ struct gm_host {
 	struct gm_nic *nics;
 	size_t n_nics;
 	/* container runtimes and Kubernetes */
-	struct gm_fbool docker;           /* docker daemon installed */
-	struct gm_fbool docker_nvidia;    /* nvidia runtime in /etc/docker/daemon.json */
-	struct gm_fbool containerd;       /* containerd installed */
+	struct gm_fbool docker;            /* docker daemon installed */
+	struct gm_fbool docker_nvidia;     /* nvidia runtime in /etc/docker/daemon.json */
+	struct gm_fbool containerd;        /* containerd installed */
 	struct gm_fbool containerd_nvidia; /* nvidia runtime in containerd's config */
-	struct gm_fbool nvidia_ctk;       /* nvidia-container-toolkit installed */
-	struct gm_fbool kubelet;          /* kubelet binary or its config present */
-	struct gm_fbool device_plugin;    /* nvidia device plugin socket in kubelet's dir */
+	struct gm_fbool nvidia_ctk;        /* nvidia-container-toolkit installed */
+	struct gm_fbool kubelet;           /* kubelet binary or its config present */
+	struct gm_fbool device_plugin;     /* nvidia device plugin socket in kubelet's dir */
 };
 
 struct gm_inventory {
@@ -155,14 +155,14 @@ void gm_inventory_release(struct gm_inventory *inv);
 /* Collects the inventory of the host under opts->root. Never fails for missing facts (they
  * become unknown with a reason); only for out-of-memory style problems. */
 enum gm_rc gm_inventory_collect(struct gm_inventory *inv, const struct gm_inventory_opts *opts,
-				struct gm_err *err);
+                                struct gm_err *err);
 
 /* JSON document (gpumigrate.inventory/v1), keys in documented order. */
 void gm_inventory_to_json(const struct gm_inventory *inv, struct gm_buf *out, bool pretty);
 /* Reads a document written by gm_inventory_to_json (checks the schema). */
 enum gm_rc gm_inventory_load(struct gm_inventory *inv, const char *path, struct gm_err *err);
 enum gm_rc gm_inventory_parse(struct gm_inventory *inv, const char *name, const char *text,
-			      size_t len, struct gm_err *err);
+                              size_t len, struct gm_err *err);
 
 /* Frees the contents of one GPU / PCI device / NIC. */
 void gm_gpu_release(struct gm_gpu *gpu);

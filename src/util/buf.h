@@ -13,7 +13,10 @@ struct gm_buf {
 	size_t cap;
 };
 
-#define GM_BUF_INIT {NULL, 0, 0}
+#define GM_BUF_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 void gm_buf_init(struct gm_buf *b);
 /* Frees the contents; the buffer is empty and reusable afterwards. Accepts NULL. */
@@ -28,7 +31,7 @@ void gm_buf_adds(struct gm_buf *b, const char *s);
 void gm_buf_addch(struct gm_buf *b, char c);
 void gm_buf_addf(struct gm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gm_buf_vaddf(struct gm_buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+        __attribute__((format(printf, 2, 0)));
 /* Appends n copies of c (padding for aligned tables). */
 void gm_buf_addpad(struct gm_buf *b, char c, size_t n);
 

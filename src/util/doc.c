@@ -22,13 +22,13 @@ void gm_doc_release(struct gm_doc *doc)
 }
 
 enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *text, size_t len,
-			      struct gm_err *err)
+                              struct gm_err *err)
 {
 	doc->fyd = NULL;
 	doc->name = gm_xstrdup(name);
 	if (len > GM_DOC_MAX_BYTES)
 		return gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %u MiB", name,
-				  GM_DOC_MAX_BYTES >> 20);
+		                  GM_DOC_MAX_BYTES >> 20);
 
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
@@ -40,9 +40,9 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 		gm_xalloc_fail();
 	fy_diag_set_collect_errors(diag, true);
 	struct fy_parse_cfg cfg = {
-		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DEFAULT_VERSION_1_2 |
-			 FYPCF_JSON_AUTO,
-		.diag = diag,
+	        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DEFAULT_VERSION_1_2 |
+	                 FYPCF_JSON_AUTO,
+	        .diag = diag,
 	};
 	doc->fyd = fy_document_build_from_string(&cfg, text, len);
 	enum gm_rc rc = GM_OK;
@@ -51,10 +51,10 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
 		if (e)
 			rc = gm_err_set(err, GM_ERR_PARSE, "%s:%d:%d: %s", name, e->line + 1,
-					e->column + 1, e->msg);
+			                e->column + 1, e->msg);
 		else
 			rc = gm_err_set(err, GM_ERR_PARSE, "%s: not a valid YAML or JSON document",
-					name);
+			                name);
 		fy_document_destroy(doc->fyd);
 		doc->fyd = NULL;
 	} else if (!fy_document_root(doc->fyd)) {
@@ -185,7 +185,7 @@ static struct fy_node *key_node(struct fy_node *map, const char *key)
 }
 
 static enum gm_rc type_error(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			     const char *what, struct gm_err *err)
+                             const char *what, struct gm_err *err)
 {
 	struct gm_buf where = GM_BUF_INIT;
 	gm_doc_where(doc, key_node(map, key), &where);
@@ -195,7 +195,7 @@ static enum gm_rc type_error(const struct gm_doc *doc, struct fy_node *map, cons
 }
 
 enum gm_rc gm_doc_get_str(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			  const char **out, struct gm_err *err)
+                          const char **out, struct gm_err *err)
 {
 	struct fy_node *n = gm_doc_get(map, key);
 	if (gm_doc_is_null(n))
@@ -208,7 +208,7 @@ enum gm_rc gm_doc_get_str(const struct gm_doc *doc, struct fy_node *map, const c
 }
 
 enum gm_rc gm_doc_get_i64(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			  int64_t *out, struct gm_err *err)
+                          int64_t *out, struct gm_err *err)
 {
 	struct fy_node *n = gm_doc_get(map, key);
 	if (gm_doc_is_null(n))
@@ -220,7 +220,7 @@ enum gm_rc gm_doc_get_i64(const struct gm_doc *doc, struct fy_node *map, const c
 }
 
 enum gm_rc gm_doc_get_double(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			     double *out, struct gm_err *err)
+                             double *out, struct gm_err *err)
 {
 	struct fy_node *n = gm_doc_get(map, key);
 	if (gm_doc_is_null(n))
@@ -238,7 +238,7 @@ enum gm_rc gm_doc_get_double(const struct gm_doc *doc, struct fy_node *map, cons
 }
 
 enum gm_rc gm_doc_get_bool(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			   bool *out, struct gm_err *err)
+                           bool *out, struct gm_err *err)
 {
 	struct fy_node *n = gm_doc_get(map, key);
 	if (gm_doc_is_null(n))
@@ -280,7 +280,7 @@ size_t gm_levenshtein(const char *a, const char *b)
 }
 
 enum gm_rc gm_doc_check_keys(const struct gm_doc *doc, struct fy_node *map,
-			     const char *const *allowed, struct gm_err *err)
+                             const char *const *allowed, struct gm_err *err)
 {
 	int n = gm_doc_map_len(map);
 	for (int i = 0; i < n; i++) {
@@ -299,7 +299,7 @@ enum gm_rc gm_doc_check_keys(const struct gm_doc *doc, struct fy_node *map,
 		struct gm_buf where = GM_BUF_INIT;
 		gm_doc_where(doc, key ? key_node(map, key) : map, &where);
 		gm_err_set(err, GM_ERR_PARSE, "%s: unknown key '%s'", gm_buf_cstr(&where),
-			   key ? key : "(not a string)");
+		           key ? key : "(not a string)");
 		if (best && key && best_d <= (strlen(key) + 2) / 3 + 1)
 			gm_buf_addf(&err->msg, " (did you mean '%s'?)", best);
 		gm_buf_release(&where);

@@ -25,7 +25,7 @@ struct gm_doc {
 enum gm_rc gm_doc_load_file(struct gm_doc *doc, const char *path, struct gm_err *err);
 /* Loads from memory; name is used in messages. */
 enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *text, size_t len,
-			      struct gm_err *err);
+                              struct gm_err *err);
 void gm_doc_release(struct gm_doc *doc);
 
 struct fy_node *gm_doc_root(const struct gm_doc *doc);
@@ -51,18 +51,18 @@ void gm_doc_where(const struct gm_doc *doc, struct fy_node *n, struct gm_buf *ou
 /* Typed getters for map[key]. Absent or null: GM_ERR_NOT_FOUND and *out untouched, no error
  * set. Wrong type: GM_ERR_PARSE with "file:line:col: 'key' must be …". */
 enum gm_rc gm_doc_get_str(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			  const char **out, struct gm_err *err);
+                          const char **out, struct gm_err *err);
 enum gm_rc gm_doc_get_i64(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			  int64_t *out, struct gm_err *err);
+                          int64_t *out, struct gm_err *err);
 enum gm_rc gm_doc_get_double(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			     double *out, struct gm_err *err);
+                             double *out, struct gm_err *err);
 enum gm_rc gm_doc_get_bool(const struct gm_doc *doc, struct fy_node *map, const char *key,
-			   bool *out, struct gm_err *err);
+                           bool *out, struct gm_err *err);
 
 /* Fails with GM_ERR_PARSE on the first key of map that is not in allowed (NULL-terminated),
  * naming file:line:col and the closest allowed key as a "did you mean" hint. */
 enum gm_rc gm_doc_check_keys(const struct gm_doc *doc, struct fy_node *map,
-			     const char *const *allowed, struct gm_err *err);
+                             const char *const *allowed, struct gm_err *err);
 
 /* Re-emits a JSON (or YAML) text as block-style YAML into out. */
 enum gm_rc gm_doc_to_yaml(const char *text, size_t len, struct gm_buf *out, struct gm_err *err);

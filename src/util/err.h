@@ -28,7 +28,10 @@ struct gm_err {
 	struct gm_buf msg;
 };
 
-#define GM_ERR_INIT {GM_OK, GM_BUF_INIT}
+#define GM_ERR_INIT                \
+	{                          \
+		GM_OK, GM_BUF_INIT \
+	}
 
 void gm_err_init(struct gm_err *err);
 void gm_err_release(struct gm_err *err);
@@ -38,10 +41,10 @@ void gm_err_clear(struct gm_err *err);
 /* Records rc and a formatted message (replacing any earlier one) and returns rc, so callers
  * write `return gm_err_set(err, GM_ERR_IO, "cannot read '%s'", path);`. err may be NULL. */
 enum gm_rc gm_err_set(struct gm_err *err, enum gm_rc rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* As gm_err_set, then appends ": <strerror(errnum)>". */
 enum gm_rc gm_err_errno(struct gm_err *err, enum gm_rc rc, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 /* The message, or gm_strerror(rc) when none was set. */
 const char *gm_err_msg(const struct gm_err *err);
 

@@ -18,7 +18,7 @@ enum gm_rc gm_fs_read(const char *path, size_t max, struct gm_buf *out, struct g
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return gm_err_errno(err, errno == ENOENT ? GM_ERR_NOT_FOUND : GM_ERR_IO, errno,
-				    "cannot open '%s'", path);
+		                    "cannot open '%s'", path);
 	enum gm_rc rc = GM_OK;
 	for (;;) {
 		gm_buf_grow(out, 4096);
@@ -36,7 +36,7 @@ enum gm_rc gm_fs_read(const char *path, size_t max, struct gm_buf *out, struct g
 		out->data[out->len] = '\0';
 		if (out->len > max) {
 			rc = gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %zu bytes", path,
-					max);
+			                max);
 			break;
 		}
 	}
@@ -99,7 +99,7 @@ void gm_root_path(const struct gm_root *root, const char *path, struct gm_buf *o
 }
 
 enum gm_rc gm_root_read(const struct gm_root *root, const char *path, struct gm_buf *out,
-			struct gm_err *err)
+                        struct gm_err *err)
 {
 	struct gm_buf full = GM_BUF_INIT;
 	gm_root_path(root, path, &full);
@@ -121,7 +121,7 @@ bool gm_root_exists(const struct gm_root *root, const char *path)
 }
 
 enum gm_rc gm_root_readlink(const struct gm_root *root, const char *path, struct gm_buf *out,
-			    struct gm_err *err)
+                            struct gm_err *err)
 {
 	struct gm_buf full = GM_BUF_INIT;
 	enum gm_rc rc = GM_OK;
@@ -131,7 +131,7 @@ enum gm_rc gm_root_readlink(const struct gm_root *root, const char *path, struct
 	ssize_t n = readlink(full.data, out->data, 4096);
 	if (n < 0) {
 		rc = gm_err_errno(err, errno == ENOENT ? GM_ERR_NOT_FOUND : GM_ERR_IO, errno,
-				  "cannot read link '%s'", full.data);
+		                  "cannot read link '%s'", full.data);
 		n = 0;
 	}
 	out->len = (size_t)n;

@@ -29,12 +29,12 @@ struct gm_root {
 void gm_root_path(const struct gm_root *root, const char *path, struct gm_buf *out);
 /* Reads a small file below the root (cap 1 MiB) into out; trailing whitespace removed. */
 enum gm_rc gm_root_read(const struct gm_root *root, const char *path, struct gm_buf *out,
-			struct gm_err *err);
+                        struct gm_err *err);
 /* Whether path exists below the root (lstat). */
 bool gm_root_exists(const struct gm_root *root, const char *path);
 /* Target of the symlink path below the root, into out. */
 enum gm_rc gm_root_readlink(const struct gm_root *root, const char *path, struct gm_buf *out,
-			    struct gm_err *err);
+                            struct gm_err *err);
 
 /* Parses a whole decimal (or 0x-prefixed hexadecimal when base is 0) string; surrounding
  * whitespace allowed, nothing else. */

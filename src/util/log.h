@@ -24,8 +24,8 @@ void gm_log(enum gm_log_level level, const char *fmt, ...) __attribute__((format
 void gm_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define gm_error(...) gm_log(GM_LOG_ERROR, __VA_ARGS__)
-#define gm_warn(...) gm_log(GM_LOG_WARN, __VA_ARGS__)
-#define gm_info(...) gm_log(GM_LOG_INFO, __VA_ARGS__)
+#define gm_warn(...)  gm_log(GM_LOG_WARN, __VA_ARGS__)
+#define gm_info(...)  gm_log(GM_LOG_INFO, __VA_ARGS__)
 #define gm_debug(...) gm_log(GM_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -38,7 +38,7 @@ void gm_table_align_right(struct gm_table *t, size_t col);
 void gm_table_add_row(struct gm_table *t);
 void gm_table_set(struct gm_table *t, size_t col, const char *text, enum gm_color color);
 void gm_table_setf(struct gm_table *t, size_t col, enum gm_color color, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 /* Renders with two spaces between columns; colour only when color is true. */
 void gm_table_render(const struct gm_table *t, bool color, struct gm_buf *out);
 

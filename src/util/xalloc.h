@@ -16,9 +16,9 @@ char *gm_xstrdup(const char *s);
 char *gm_xstrndup(const char *s, size_t n);
 
 /* Frees *pp and sets it to NULL. */
-#define GM_FREE(p) \
-	do { \
-		free(p); \
+#define GM_FREE(p)          \
+	do {                \
+		free(p);    \
 		(p) = NULL; \
 	} while (0)
 
