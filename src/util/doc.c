@@ -6,8 +6,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -308,20 +310,88 @@ enum gm_rc gm_doc_check_keys(const struct gm_doc *doc, struct fy_node *map,
 	return GM_OK;
 }
 
+/* Whether a string can be written as a plain YAML scalar and read back as the same string. */
+static bool plain_safe(const char *s, size_t len)
+{
+	static const char *const special[] = {"true", "false", "null", "~", "yes", "no",
+	                                      "on",   "off",   "y",    "n", NULL};
+	if (len == 0 || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || s[len - 1] == ' ')
+		return false;
+	for (const char *const *w = special; *w; w++)
+		if (strlen(*w) == len && strncasecmp(s, *w, len) == 0)
+			return false;
+	char *end = NULL;
+	strtod(s, &end);
+	if (end == s + len)
+		return false; /* would read back as a number */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '#' || c == '"' || c == '\\')
+			return false;
+		if (c == ':' && (i + 1 == len || s[i + 1] == ' '))
+			return false;
+	}
+	return true;
+}
+
+static void yaml_scalar(struct fy_node *n, struct gm_buf *out)
+{
+	size_t len = 0;
+	const char *s = fy_node_get_scalar(n, &len);
+	if (fy_node_get_style(n) == FYNS_PLAIN || plain_safe(s, len))
+		gm_buf_add(out, s, len);
+	else
+		gm_json_escape(out, s, len);
+}
+
+static void yaml_node(struct fy_node *n, int indent, struct gm_buf *out);
+
+/* Writes a collection value after "key:" or "-": inline when empty, else on new lines. */
+static void yaml_value(struct fy_node *v, int indent, struct gm_buf *out)
+{
+	if (fy_node_is_scalar(v)) {
+		gm_buf_addch(out, ' ');
+		yaml_scalar(v, out);
+		gm_buf_addch(out, '\n');
+	} else if (gm_doc_map_len(v) == 0 && gm_doc_seq_len(v) == 0) {
+		gm_buf_adds(out, fy_node_is_mapping(v) ? " {}\n" : " []\n");
+	} else {
+		gm_buf_addch(out, '\n');
+		yaml_node(v, indent + 2, out);
+	}
+}
+
+static void yaml_node(struct fy_node *n, int indent, struct gm_buf *out)
+{
+	if (fy_node_is_mapping(n)) {
+		int count = fy_node_mapping_item_count(n);
+		for (int i = 0; i < count; i++) {
+			struct fy_node_pair *p = fy_node_mapping_get_by_index(n, i);
+			gm_buf_addpad(out, ' ', (size_t)indent);
+			yaml_scalar(fy_node_pair_key(p), out);
+			gm_buf_addch(out, ':');
+			yaml_value(fy_node_pair_value(p), indent, out);
+		}
+	} else if (fy_node_is_sequence(n)) {
+		int count = fy_node_sequence_item_count(n);
+		for (int i = 0; i < count; i++) {
+			gm_buf_addpad(out, ' ', (size_t)indent);
+			gm_buf_addch(out, '-');
+			yaml_value(fy_node_sequence_get_by_index(n, i), indent, out);
+		}
+	} else {
+		gm_buf_addpad(out, ' ', (size_t)indent);
+		yaml_scalar(n, out);
+		gm_buf_addch(out, '\n');
+	}
+}
+
 enum gm_rc gm_doc_to_yaml(const char *text, size_t len, struct gm_buf *out, struct gm_err *err)
 {
 	struct gm_doc doc;
 	enum gm_rc rc = gm_doc_load_string(&doc, "<json>", text, len, err);
-	if (rc != GM_OK)
-		goto out;
-	char *s = fy_emit_document_to_string(doc.fyd, FYECF_MODE_BLOCK | FYECF_WIDTH_INF);
-	if (!s) {
-		rc = gm_err_set(err, GM_ERR_INTERNAL, "cannot emit YAML");
-		goto out;
-	}
-	gm_buf_adds(out, s);
-	free(s);
-out:
+	if (rc == GM_OK)
+		yaml_node(gm_doc_root(&doc), 0, out);
 	gm_doc_release(&doc);
 	return rc;
 }

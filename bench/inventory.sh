@@ -1,0 +1,39 @@
+#!/bin/sh
+# Wall time of `gpumigrate inventory --json` on the fixtures (median of 20 runs each), the
+# number doc/benchmarks.md records. The fake NVML serves the GPUs; the sysfs fixture serves
+# the host. usage: bench/inventory.sh [BINARY] [BUILD_DIR]
+set -eu
+bin=${1:-build/gpumigrate}
+build=${2:-$(dirname "$bin")}
+root=$(cd "$(dirname "$0")/.." && pwd)
+fake=$build/tests/fakes/nvml/libnvidia-ml-fake.so
+runs=20
+
+median_ms() { # command… → median wall time in ms over $runs runs
+	i=0
+	: >/tmp/gm-bench.$$
+	while [ $i -lt $runs ]; do
+		s=$(date +%s%N)
+		"$@" >/dev/null
+		e=$(date +%s%N)
+		echo $(((e - s) / 1000)) >>/tmp/gm-bench.$$
+		i=$((i + 1))
+	done
+	sort -n /tmp/gm-bench.$$ | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'
+	rm -f /tmp/gm-bench.$$
+}
+
+printf '%-24s %-16s %s\n' "nvml fixture" "sysroot" "median ms (n=$runs)"
+for case in a2-highgpu-8g:onprem-l40s h100-8x-sxm:onprem-l40s l40s-4x-pcie:onprem-l40s n1-t4:gce-t4-vm; do
+	nvml=${case%%:*}
+	sys=${case#*:}
+	ms=$(GPUMIGRATE_NVML_LIBRARY=$fake GPUMIGRATE_FAKE_NVML=$root/tests/fixtures/nvml/$nvml.yaml \
+		median_ms "$bin" inventory --json --sysroot "$root/tests/fixtures/sysroot/$sys")
+	printf '%-24s %-16s %s\n' "$nvml" "$sys" "$ms"
+done
+ms=$(GPUMIGRATE_NVML_LIBRARY=/nonexistent median_ms "$bin" inventory --json)
+printf '%-24s %-16s %s\n' "(none: this host)" "/" "$ms"
+if command -v nvidia-smi >/dev/null 2>&1; then
+	ms=$(median_ms nvidia-smi -q)
+	printf '%-24s %-16s %s\n' "nvidia-smi -q (peer)" "/" "$ms"
+fi
