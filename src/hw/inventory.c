@@ -125,7 +125,9 @@ static void merge_gpu(struct gm_gpu *g, const struct gm_host *host, const struct
 {
 	const struct gm_pci_dev *pci =
 	        gm_fact_ok(&g->bdf.f) ? gm_host_find_pci(host, g->bdf.v) : NULL;
-	if (pci && !gm_fact_ok(&g->numa_node.f) && gm_fact_ok(&pci->numa_node.f))
+	/* sysfs wins: NVML's NUMA node id is the node of the GPU's own memory (coherent
+	 * systems such as GH200), not the CPU node the GPU is attached to. */
+	if (pci && gm_fact_ok(&pci->numa_node.f))
 		gm_fint_set(&g->numa_node, pci->numa_node.v);
 	if (pci && !gm_fact_ok(&g->cpu_affinity.f) && gm_fact_ok(&pci->local_cpulist.f))
 		gm_fstr_set(&g->cpu_affinity, pci->local_cpulist.v);
