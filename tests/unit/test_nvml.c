@@ -250,8 +250,8 @@ static void n1_t4(void **state)
 static void l40s_4x_pcie(void **state)
 {
 	(void)state;
-	static const char *const bdfs[] = {"0000:4a:00.0", "0000:61:00.0", "0000:ca:00.0",
-	                                   "0000:e1:00.0"};
+	static const char *const bdfs[] = {"0000:17:00.0", "0000:31:00.0", "0000:b1:00.0",
+	                                   "0000:ca:00.0"};
 	struct gm_nvidia nv;
 	collect_fixture(&nv, "l40s-4x-pcie.yaml");
 	assert_versions(&nv, "550.90.07", "12.550.90.07", 12040);
