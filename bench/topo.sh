@@ -1,0 +1,32 @@
+#!/bin/sh
+# Wall time of `gpumigrate topo --json` on the saved topologies (median of 20 runs), side by
+# side with `lstopo` reading the same XML file (the peer: it parses the file with the same
+# hwloc and prints the tree; we parse it and derive the whole matrix).
+# usage: bench/topo.sh [BINARY]
+set -eu
+bin=${1:-build/gpumigrate}
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=20
+
+median_ms() {
+	i=0
+	: >/tmp/gm-bench.$$
+	while [ $i -lt $runs ]; do
+		s=$(date +%s%N)
+		"$@" >/dev/null 2>&1
+		e=$(date +%s%N)
+		echo $(((e - s) / 1000)) >>/tmp/gm-bench.$$
+		i=$((i + 1))
+	done
+	sort -n /tmp/gm-bench.$$ | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'
+	rm -f /tmp/gm-bench.$$
+}
+
+printf '%-22s %12s %12s %8s\n' "topology" "gpumigrate" "lstopo" "ratio"
+for f in dgx-a100 hgx-h100 pcie-8gpu-rdma gce-vm; do
+	xml=$root/tests/fixtures/topo/$f.xml
+	ours=$(GPUMIGRATE_NVML_LIBRARY=/nonexistent median_ms "$bin" topo --json -x "$xml")
+	peer=$(median_ms lstopo -i "$xml" --of console)
+	printf '%-22s %10s ms %10s ms %8s\n' "$f" "$ours" "$peer" \
+		"$(awk -v a="$ours" -v b="$peer" 'BEGIN {printf "%.2f", a / b}')"
+done
