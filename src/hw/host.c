@@ -11,45 +11,13 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "hw/sysfs.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 static bool live_root(const struct gm_root *root)
 {
 	return !root || !root->dir || !root->dir[0] || strcmp(root->dir, "/") == 0;
-}
-
-/* The cause of a failed gm_root_read in the words of strerror: gm_err_errno ends its message
- * with ": <strerror>", and strerror texts never contain ": " themselves. */
-static const char *read_cause(enum gm_rc rc, const struct gm_err *err)
-{
-	if (rc == GM_ERR_LIMIT)
-		return "larger than 1 MiB";
-	const char *msg = gm_err_msg(err);
-	const char *p = NULL;
-	for (const char *q = strstr(msg, ": "); q; q = strstr(q + 2, ": "))
-		p = q;
-	return p ? p + 2 : gm_strerror(rc);
-}
-
-static void fail_fmt(struct gm_fact *f, enum gm_fact_state state, const char *what,
-                     const char *path, const char *cause)
-{
-	struct gm_buf why = GM_BUF_INIT;
-	gm_buf_addf(&why, "%s %s: %s", what, path, cause);
-	gm_fact_fail(f, state, gm_buf_cstr(&why));
-	gm_buf_release(&why);
-}
-
-/* "cannot read /proc/cmdline: No such file or directory". */
-static void fail_read(struct gm_fact *f, const char *path, enum gm_rc rc, const struct gm_err *err)
-{
-	fail_fmt(f, GM_FACT_ERROR, "cannot read", path, read_cause(rc, err));
-}
-
-static void fail_errno(struct gm_fact *f, const char *path, int errnum)
-{
-	fail_fmt(f, GM_FACT_ERROR, "cannot read", path, strerror(errnum));
 }
 
 /* A string fact that failed drops any value it held. */
@@ -83,7 +51,7 @@ static bool read_or_fail(const struct gm_root *root, const char *path, struct gm
 	struct gm_err err = GM_ERR_INIT;
 	enum gm_rc rc = gm_root_read(root, path, out, &err);
 	if (rc != GM_OK)
-		fail_read(f, path, rc, &err);
+		gm_sysfs_fail_read(f, path, rc, &err);
 	gm_err_release(&err);
 	return rc == GM_OK;
 }
@@ -98,33 +66,17 @@ static void read_str(struct gm_fstr *s, const struct gm_root *root, const char *
 	gm_buf_release(&text);
 }
 
-/* Opens a directory below the root; NULL with errno set on failure. */
-static DIR *root_opendir(const struct gm_root *root, const char *path)
+/* The entries of d named prefix followed by digits ("node0"; with "" the all-digit names);
+ * closes d. */
+static int64_t count_numbered(DIR *d, const char *prefix)
 {
-	struct gm_buf full = GM_BUF_INIT;
-	gm_root_path(root, path, &full);
-	DIR *d = opendir(full.data);
-	int saved = errno;
-	gm_buf_release(&full);
-	errno = saved;
-	return d;
-}
-
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
-/* Whether name is prefix followed by at least one digit and nothing else ("node12"). */
-static bool prefix_digits(const char *name, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	return strncmp(name, prefix, n) == 0 && all_digits(name + n);
+	int64_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (gm_sysfs_prefix_digits(de->d_name, prefix))
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Next line of text at *p (without the newline) into line; false at the end. */
@@ -199,7 +151,7 @@ static enum gm_rc osr_read(const struct gm_root *root, struct gm_buf *text, cons
 		*used = "/etc/os-release";
 		goto out;
 	}
-	fail_read(fail, "/etc/os-release", rc, &err);
+	gm_sysfs_fail_read(fail, "/etc/os-release", rc, &err);
 	if (rc == GM_ERR_NOT_FOUND) {
 		gm_err_clear(&err);
 		rc = gm_root_read(root, "/usr/lib/os-release", text, &err);
@@ -286,7 +238,7 @@ static void collect_arch(struct gm_host *host, const struct gm_root *root)
 		str_fail(&host->arch, GM_FACT_UNKNOWN, "not recorded in the root");
 	} else {
 		GM_FREE(host->arch.v);
-		fail_read(&host->arch.f, "/proc/sys/kernel/arch", rc, &err);
+		gm_sysfs_fail_read(&host->arch.f, "/proc/sys/kernel/arch", rc, &err);
 	}
 	gm_err_release(&err);
 	gm_buf_release(&text);
@@ -380,7 +332,7 @@ static void cmdline_scan(const char *cmdline, struct cmdline_iommu *out)
 static const char *class_iommu_vendor(const struct gm_root *root)
 {
 	const char *vendor = NULL;
-	DIR *d = root_opendir(root, "/sys/class/iommu");
+	DIR *d = gm_root_opendir(root, "/sys/class/iommu");
 	if (!d)
 		return NULL;
 	struct dirent *de;
@@ -399,15 +351,10 @@ static const char *class_iommu_vendor(const struct gm_root *root)
 static void collect_iommu(struct gm_host *host, const struct gm_root *root)
 {
 	const char *groups_path = "/sys/kernel/iommu_groups";
-	DIR *d = root_opendir(root, groups_path);
+	DIR *d = gm_root_opendir(root, groups_path);
 	int open_errno = errno;
 	if (d) {
-		int64_t n = 0;
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL)
-			if (all_digits(de->d_name))
-				n++;
-		closedir(d);
+		int64_t n = count_numbered(d, "");
 		gm_fint_set(&host->iommu_groups, n);
 		gm_fbool_set(&host->iommu_enabled, n > 0);
 	} else if (open_errno == ENOENT && gm_root_exists(root, "/sys/kernel")) {
@@ -415,7 +362,7 @@ static void collect_iommu(struct gm_host *host, const struct gm_root *root)
 		gm_fint_set(&host->iommu_groups, 0);
 		gm_fbool_set(&host->iommu_enabled, false);
 	} else {
-		fail_errno(&host->iommu_groups.f, groups_path, open_errno);
+		gm_sysfs_fail_errno(&host->iommu_groups.f, groups_path, open_errno);
 		host->iommu_groups.v = 0;
 		gm_fact_copy(&host->iommu_enabled.f, &host->iommu_groups.f);
 		host->iommu_enabled.v = false;
@@ -479,7 +426,7 @@ static void collect_modules(struct gm_host *host, const struct gm_root *root)
 		goto out;
 	}
 	if (rc != GM_OK) {
-		fail_read(&fail, "/proc/modules", rc, &err);
+		gm_sysfs_fail_read(&fail, "/proc/modules", rc, &err);
 		for (size_t i = 0; i < n_mods; i++)
 			bool_fail(mods[i].dst, fail.state, fail.why);
 		goto out;
@@ -583,7 +530,7 @@ static void topo_count(struct cpu_topo *t, int64_t *sockets, int64_t *cores)
  * "physical id", as on Arm). */
 static void topo_from_sysfs(const struct gm_root *root, struct cpu_topo *t)
 {
-	DIR *d = root_opendir(root, "/sys/devices/system/cpu");
+	DIR *d = gm_root_opendir(root, "/sys/devices/system/cpu");
 	if (!d) {
 		t->incomplete = true;
 		return;
@@ -591,7 +538,7 @@ static void topo_from_sysfs(const struct gm_root *root, struct cpu_topo *t)
 	struct gm_buf path = GM_BUF_INIT, text = GM_BUF_INIT;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		if (!prefix_digits(de->d_name, "cpu"))
+		if (!gm_sysfs_prefix_digits(de->d_name, "cpu"))
 			continue;
 		int64_t pkg = -1, core = -1;
 		gm_buf_reset(&path);
@@ -638,8 +585,8 @@ static void collect_cpu(struct gm_host *host, const struct gm_root *root)
 	if (read_or_fail(root, "/sys/devices/system/cpu/online", &online, &online_f)) {
 		n_online = cpulist_count(online.data);
 		if (n_online < 0)
-			fail_fmt(&online_f, GM_FACT_ERROR, "unexpected CPU list in",
-			         "/sys/devices/system/cpu/online", online.data);
+			gm_sysfs_fail_fmt(&online_f, GM_FACT_ERROR, "unexpected CPU list in",
+			                  "/sys/devices/system/cpu/online", online.data);
 	}
 
 	bool have_cpuinfo = read_or_fail(root, "/proc/cpuinfo", &text, &cpuinfo);
@@ -731,22 +678,17 @@ static void collect_cpu(struct gm_host *host, const struct gm_root *root)
 static void collect_numa(struct gm_host *host, const struct gm_root *root)
 {
 	const char *path = "/sys/devices/system/node";
-	DIR *d = root_opendir(root, path);
+	DIR *d = gm_root_opendir(root, path);
 	if (!d) {
 		int open_errno = errno;
 		if (open_errno == ENOENT && gm_root_exists(root, "/sys/devices/system"))
 			int_fail(&host->numa_nodes, GM_FACT_UNSUPPORTED,
 			         "no /sys/devices/system/node (kernel built without NUMA)");
 		else
-			fail_errno(&host->numa_nodes.f, path, open_errno);
+			gm_sysfs_fail_errno(&host->numa_nodes.f, path, open_errno);
 		return;
 	}
-	int64_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (prefix_digits(de->d_name, "node"))
-			n++;
-	closedir(d);
+	int64_t n = count_numbered(d, "node");
 	if (n)
 		gm_fint_set(&host->numa_nodes, n);
 	else
@@ -801,18 +743,12 @@ out:
 
 static void collect_dev_nvidia(struct gm_host *host, const struct gm_root *root)
 {
-	DIR *d = root_opendir(root, "/dev");
+	DIR *d = gm_root_opendir(root, "/dev");
 	if (!d) {
-		fail_errno(&host->dev_nvidia_count.f, "/dev", errno);
+		gm_sysfs_fail_errno(&host->dev_nvidia_count.f, "/dev", errno);
 		return;
 	}
-	int64_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (prefix_digits(de->d_name, "nvidia"))
-			n++;
-	closedir(d);
-	gm_fint_set(&host->dev_nvidia_count, n);
+	gm_fint_set(&host->dev_nvidia_count, count_numbered(d, "nvidia"));
 }
 
 void gm_host_collect_os(struct gm_host *host, const struct gm_root *root)

@@ -13,64 +13,16 @@
 #include "hw/host.h"
 
 #include <dirent.h>
-#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/sysfs.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define CLASS_NET "/sys/class/net"
 #define MAX_NICS  4096
-
-/* See host.c: the strerror text at the end of a gm_err_errno message. */
-static const char *read_cause(enum gm_rc rc, const struct gm_err *err)
-{
-	if (rc == GM_ERR_LIMIT)
-		return "larger than 1 MiB";
-	const char *msg = gm_err_msg(err);
-	const char *p = NULL;
-	for (const char *q = strstr(msg, ": "); q; q = strstr(q + 2, ": "))
-		p = q;
-	return p ? p + 2 : gm_strerror(rc);
-}
-
-static void fail_read(struct gm_fact *f, const char *path, enum gm_rc rc, const struct gm_err *err)
-{
-	struct gm_buf why = GM_BUF_INIT;
-	gm_buf_addf(&why, "cannot read %s: %s", path, read_cause(rc, err));
-	gm_fact_fail(f, GM_FACT_ERROR, gm_buf_cstr(&why));
-	gm_buf_release(&why);
-}
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* Whether s starts with a PCI address "dddd:bb:dd.f" that ends at s[len]. */
-static bool is_bdf_n(const char *s, size_t len)
-{
-	size_t n = 0;
-	while (n < len && is_hex(s[n]))
-		n++;
-	if (n < 4 || n > 8 || len != n + 8 || s[n] != ':')
-		return false;
-	s += n + 1;
-	return is_hex(s[0]) && is_hex(s[1]) && s[2] == ':' && is_hex(s[3]) && is_hex(s[4]) &&
-	       s[5] == '.' && s[6] >= '0' && s[6] <= '7';
-}
-
-static bool is_bdf(const char *s)
-{
-	return is_bdf_n(s, strlen(s));
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
 
 /* The last PCI address among the components of a sysfs path
  * ("../../devices/pci0000:00/0000:00:03.0/virtio2/net/eth0" gives "0000:00:03.0"). */
@@ -80,7 +32,7 @@ static bool last_bdf_in_path(const char *path, struct gm_buf *out)
 	const char *p = path;
 	while (*p) {
 		size_t len = strcspn(p, "/");
-		if (is_bdf_n(p, len)) {
+		if (gm_sysfs_is_bdf_n(p, len)) {
 			gm_buf_reset(out);
 			gm_buf_add(out, p, len);
 			found = true;
@@ -92,17 +44,6 @@ static bool last_bdf_in_path(const char *path, struct gm_buf *out)
 	return found;
 }
 
-static DIR *root_opendir(const struct gm_root *root, const char *path)
-{
-	struct gm_buf full = GM_BUF_INIT;
-	gm_root_path(root, path, &full);
-	DIR *d = opendir(full.data);
-	int saved = errno;
-	gm_buf_release(&full);
-	errno = saved;
-	return d;
-}
-
 static void collect_driver(struct gm_nic *nic, const struct gm_root *root)
 {
 	struct gm_buf path = GM_BUF_INIT, target = GM_BUF_INIT;
@@ -110,11 +51,11 @@ static void collect_driver(struct gm_nic *nic, const struct gm_root *root)
 	gm_buf_addf(&path, CLASS_NET "/%s/device/driver", nic->name);
 	enum gm_rc rc = gm_root_readlink(root, path.data, &target, &err);
 	if (rc == GM_OK)
-		gm_fstr_set(&nic->driver, base_name(target.data));
+		gm_fstr_set(&nic->driver, gm_sysfs_base_name(target.data));
 	else if (rc == GM_ERR_NOT_FOUND)
 		gm_fstr_set(&nic->driver, ""); /* no driver bound */
 	else
-		fail_read(&nic->driver.f, path.data, rc, &err);
+		gm_sysfs_fail_read(&nic->driver.f, path.data, rc, &err);
 	gm_err_release(&err);
 	gm_buf_release(&target);
 	gm_buf_release(&path);
@@ -129,11 +70,11 @@ static void collect_bdf(struct gm_nic *nic, const struct gm_root *root)
 	gm_buf_addf(&path, CLASS_NET "/%s/device", nic->name);
 	enum gm_rc rc = gm_root_readlink(root, path.data, &target, &err);
 	if (rc != GM_OK) {
-		fail_read(&nic->bdf.f, path.data, rc, &err);
+		gm_sysfs_fail_read(&nic->bdf.f, path.data, rc, &err);
 		goto out;
 	}
-	const char *dev = base_name(target.data);
-	if (is_bdf(dev)) {
+	const char *dev = gm_sysfs_base_name(target.data);
+	if (gm_sysfs_is_bdf(dev)) {
 		gm_fstr_set(&nic->bdf, dev);
 		goto out;
 	}
@@ -180,7 +121,7 @@ static void collect_operstate(struct gm_nic *nic, const struct gm_root *root)
 	if (rc == GM_OK)
 		gm_fstr_set(&nic->operstate, text.data);
 	else
-		fail_read(&nic->operstate.f, path.data, rc, &err);
+		gm_sysfs_fail_read(&nic->operstate.f, path.data, rc, &err);
 	gm_err_release(&err);
 	gm_buf_release(&text);
 	gm_buf_release(&path);
@@ -202,14 +143,11 @@ static void collect_numa(struct gm_nic *nic, const struct gm_root *root)
 		gm_buf_release(&alt);
 	}
 	if (rc != GM_OK) {
-		fail_read(&nic->numa_node.f, path.data, rc, &err);
+		gm_sysfs_fail_read(&nic->numa_node.f, path.data, rc, &err);
 	} else if (gm_parse_i64(text.data, 10, &v) == GM_OK) {
 		gm_fint_set(&nic->numa_node, v);
 	} else {
-		struct gm_buf why = GM_BUF_INIT;
-		gm_buf_addf(&why, "unexpected value '%s' in %s", text.data, path.data);
-		gm_fact_fail(&nic->numa_node.f, GM_FACT_ERROR, gm_buf_cstr(&why));
-		gm_buf_release(&why);
+		gm_sysfs_fail_value(&nic->numa_node.f, path.data, text.data);
 	}
 	gm_err_release(&err);
 	gm_buf_release(&text);
@@ -225,21 +163,21 @@ static void collect_rdma(struct gm_nic *nic, const struct gm_root *root)
 	DIR *d;
 	struct dirent *de;
 
-	if (gm_fact_ok(&nic->bdf.f) && (d = root_opendir(root, "/sys/class/infiniband"))) {
+	if (gm_fact_ok(&nic->bdf.f) && (d = gm_root_opendir(root, "/sys/class/infiniband"))) {
 		while (!found && (de = readdir(d)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
 			gm_buf_reset(&path);
 			gm_buf_addf(&path, "/sys/class/infiniband/%s/device", de->d_name);
 			if (gm_root_readlink(root, path.data, &target, NULL) == GM_OK &&
-			    strcmp(base_name(target.data), nic->bdf.v) == 0)
+			    strcmp(gm_sysfs_base_name(target.data), nic->bdf.v) == 0)
 				found = gm_xstrdup(de->d_name);
 		}
 		closedir(d);
 	}
 	gm_buf_reset(&path);
 	gm_buf_addf(&path, CLASS_NET "/%s/device/infiniband", nic->name);
-	if (!found && (d = root_opendir(root, path.data))) {
+	if (!found && (d = gm_root_opendir(root, path.data))) {
 		while (!found && (de = readdir(d)) != NULL)
 			if (de->d_name[0] != '.')
 				found = gm_xstrdup(de->d_name);
@@ -253,11 +191,8 @@ static void collect_rdma(struct gm_nic *nic, const struct gm_root *root)
 	gm_buf_release(&path);
 }
 
-static int nic_cmp(const void *a, const void *b)
-{
-	const struct gm_nic *x = a, *y = b;
-	return strcmp(x->name, y->name);
-}
+/* gm_sysfs_list_sort orders by the first member. */
+_Static_assert(offsetof(struct gm_nic, name) == 0, "name must be the first member");
 
 void gm_host_collect_nics(struct gm_host *host, const struct gm_root *root)
 {
@@ -268,7 +203,7 @@ void gm_host_collect_nics(struct gm_host *host, const struct gm_root *root)
 	host->n_nics = 0;
 
 	/* No /sys/class/net (a root without /sys) leaves the list empty. */
-	DIR *d = root_opendir(root, CLASS_NET);
+	DIR *d = gm_root_opendir(root, CLASS_NET);
 	if (!d)
 		goto out;
 	size_t cap = 0;
@@ -282,12 +217,9 @@ void gm_host_collect_nics(struct gm_host *host, const struct gm_root *root)
 		gm_buf_addf(&path, CLASS_NET "/%s/device", de->d_name);
 		if (!gm_root_exists(root, path.data))
 			continue; /* virtual */
-		if (host->n_nics == cap) {
-			cap = cap ? 2 * cap : 8;
-			host->nics = gm_xreallocarray(host->nics, cap, sizeof(*host->nics));
-		}
-		struct gm_nic *nic = &host->nics[host->n_nics++];
-		memset(nic, 0, sizeof(*nic));
+		host->nics =
+		        gm_sysfs_list_add(host->nics, &host->n_nics, &cap, sizeof(*host->nics));
+		struct gm_nic *nic = &host->nics[host->n_nics - 1];
 		nic->name = gm_xstrdup(de->d_name);
 		collect_driver(nic, root);
 		collect_bdf(nic, root);
@@ -297,8 +229,7 @@ void gm_host_collect_nics(struct gm_host *host, const struct gm_root *root)
 		collect_rdma(nic, root);
 	}
 	closedir(d);
-	if (host->n_nics)
-		qsort(host->nics, host->n_nics, sizeof(*host->nics), nic_cmp);
+	gm_sysfs_list_sort(host->nics, host->n_nics, sizeof(*host->nics));
 out:
 	gm_buf_release(&path);
 }

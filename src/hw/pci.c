@@ -13,10 +13,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "hw/sysfs.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -24,58 +26,13 @@
 #define NVIDIA_VENDOR   0x10de
 #define MAX_PCI_DEVICES 4096
 
-/* See host.c: the strerror text at the end of a gm_err_errno message. */
-static const char *read_cause(enum gm_rc rc, const struct gm_err *err)
-{
-	if (rc == GM_ERR_LIMIT)
-		return "larger than 1 MiB";
-	const char *msg = gm_err_msg(err);
-	const char *p = NULL;
-	for (const char *q = strstr(msg, ": "); q; q = strstr(q + 2, ": "))
-		p = q;
-	return p ? p + 2 : gm_strerror(rc);
-}
-
-static void fail_cause(struct gm_fact *f, const char *path, const char *cause)
-{
-	struct gm_buf why = GM_BUF_INIT;
-	gm_buf_addf(&why, "cannot read %s: %s", path, cause);
-	gm_fact_fail(f, GM_FACT_ERROR, gm_buf_cstr(&why));
-	gm_buf_release(&why);
-}
-
 /* "unexpected value 'x' in /sys/bus/pci/devices/<bdf>/<attr>" */
 static void fail_value(struct gm_fact *f, const char *bdf, const char *attr, const char *value)
 {
-	struct gm_buf why = GM_BUF_INIT;
-	gm_buf_addf(&why, "unexpected value '%s' in " PCI_DEVICES "/%s/%s", value, bdf, attr);
-	gm_fact_fail(f, GM_FACT_ERROR, gm_buf_cstr(&why));
-	gm_buf_release(&why);
-}
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* "dddd:bb:dd.f": a domain of 4 or more hex digits (VMD domains have 5), bus, device and
- * function. Anything else in /sys/bus/pci/devices is skipped. */
-static bool is_bdf(const char *s)
-{
-	size_t n = 0;
-	while (is_hex(s[n]))
-		n++;
-	if (n < 4 || n > 8 || s[n] != ':')
-		return false;
-	s += n + 1;
-	return is_hex(s[0]) && is_hex(s[1]) && s[2] == ':' && is_hex(s[3]) && is_hex(s[4]) &&
-	       s[5] == '.' && s[6] >= '0' && s[6] <= '7' && s[7] == '\0';
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
+	struct gm_buf path = GM_BUF_INIT;
+	gm_buf_addf(&path, PCI_DEVICES "/%s/%s", bdf, attr);
+	gm_sysfs_fail_value(f, path.data, value);
+	gm_buf_release(&path);
 }
 
 /* Reads attr of the device into out. ENOENT: false with *missing set and f untouched (the
@@ -89,7 +46,7 @@ static bool read_attr(const struct gm_root *root, const char *bdf, const char *a
 	enum gm_rc rc = gm_root_read(root, path.data, out, &err);
 	*missing = rc == GM_ERR_NOT_FOUND;
 	if (rc != GM_OK && !*missing)
-		fail_cause(f, path.data, read_cause(rc, &err));
+		gm_sysfs_fail_read(f, path.data, rc, &err);
 	gm_err_release(&err);
 	gm_buf_release(&path);
 	return rc == GM_OK;
@@ -99,7 +56,7 @@ static void missing_read(struct gm_fact *f, const char *bdf, const char *attr)
 {
 	struct gm_buf path = GM_BUF_INIT;
 	gm_buf_addf(&path, PCI_DEVICES "/%s/%s", bdf, attr);
-	fail_cause(f, path.data, strerror(ENOENT));
+	gm_sysfs_fail_errno(f, path.data, ENOENT);
 	gm_buf_release(&path);
 }
 
@@ -191,9 +148,9 @@ static bool link_attr(const struct gm_root *root, const char *bdf, const char *a
 	*missing = rc == GM_ERR_NOT_FOUND;
 	if (rc == GM_OK) {
 		gm_buf_reset(out);
-		gm_buf_adds(out, base_name(target.data));
+		gm_buf_adds(out, gm_sysfs_base_name(target.data));
 	} else if (!*missing) {
-		fail_cause(f, path.data, read_cause(rc, &err));
+		gm_sysfs_fail_read(f, path.data, rc, &err);
 	}
 	gm_err_release(&err);
 	gm_buf_release(&target);
@@ -245,44 +202,34 @@ static void collect_dev(struct gm_pci_dev *dev, const struct gm_root *root)
 	gm_buf_release(&text);
 }
 
-static int dev_cmp(const void *a, const void *b)
-{
-	const struct gm_pci_dev *x = a, *y = b;
-	return strcmp(x->bdf, y->bdf);
-}
+/* gm_sysfs_list_sort orders by the first member. */
+_Static_assert(offsetof(struct gm_pci_dev, bdf) == 0, "bdf must be the first member");
 
 void gm_host_collect_pci(struct gm_host *host, const struct gm_root *root)
 {
-	struct gm_buf dir = GM_BUF_INIT;
 	for (size_t i = 0; i < host->n_pci; i++)
 		gm_pci_dev_release(&host->pci[i]);
 	GM_FREE(host->pci);
 	host->n_pci = 0;
 
 	/* No devices directory (a root without /sys) leaves the list empty. */
-	gm_root_path(root, PCI_DEVICES, &dir);
-	DIR *d = opendir(dir.data);
-	gm_buf_release(&dir);
+	DIR *d = gm_root_opendir(root, PCI_DEVICES);
 	if (!d)
 		return;
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && host->n_pci < MAX_PCI_DEVICES) {
-		if (!is_bdf(de->d_name) || read_hex_id(root, de->d_name, "vendor") != NVIDIA_VENDOR)
+		if (!gm_sysfs_is_bdf(de->d_name) ||
+		    read_hex_id(root, de->d_name, "vendor") != NVIDIA_VENDOR)
 			continue;
-		if (host->n_pci == cap) {
-			cap = cap ? 2 * cap : 8;
-			host->pci = gm_xreallocarray(host->pci, cap, sizeof(*host->pci));
-		}
-		struct gm_pci_dev *dev = &host->pci[host->n_pci++];
-		memset(dev, 0, sizeof(*dev));
+		host->pci = gm_sysfs_list_add(host->pci, &host->n_pci, &cap, sizeof(*host->pci));
+		struct gm_pci_dev *dev = &host->pci[host->n_pci - 1];
 		dev->bdf = gm_xstrdup(de->d_name);
 		dev->vendor = NVIDIA_VENDOR;
 		collect_dev(dev, root);
 	}
 	closedir(d);
-	if (host->n_pci)
-		qsort(host->pci, host->n_pci, sizeof(*host->pci), dev_cmp);
+	gm_sysfs_list_sort(host->pci, host->n_pci, sizeof(*host->pci));
 }
 
 const struct gm_pci_dev *gm_host_find_pci(const struct gm_host *host, const char *bdf)

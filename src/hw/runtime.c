@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/sysfs.h"
 #include "util/doc.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -19,25 +20,19 @@
 #define CONTAINERD_DROPIN "/etc/containerd/conf.d"
 #define DEVICE_PLUGINS    "/var/lib/kubelet/device-plugins"
 
-/* See host.c: the strerror text at the end of a gm_err_errno message. */
-static const char *read_cause(enum gm_rc rc, const struct gm_err *err)
+/* b becomes false, failed with "cannot read <path>: <cause of rc/err>" (see sysfs.h). */
+static void bool_fail_read(struct gm_fbool *b, const char *path, enum gm_rc rc,
+                           const struct gm_err *err)
 {
-	if (rc == GM_ERR_LIMIT)
-		return "larger than 1 MiB";
-	const char *msg = gm_err_msg(err);
-	const char *p = NULL;
-	for (const char *q = strstr(msg, ": "); q; q = strstr(q + 2, ": "))
-		p = q;
-	return p ? p + 2 : gm_strerror(rc);
+	b->v = false;
+	gm_sysfs_fail_read(&b->f, path, rc, err);
 }
 
-static void fail_fmt(struct gm_fbool *b, const char *what, const char *path, const char *cause)
+/* b becomes false, failed with "cannot read <path>: <strerror(errnum)>". */
+static void bool_fail_errno(struct gm_fbool *b, const char *path, int errnum)
 {
-	struct gm_buf why = GM_BUF_INIT;
-	gm_buf_addf(&why, "%s %s: %s", what, path, cause);
 	b->v = false;
-	gm_fact_fail(&b->f, GM_FACT_ERROR, gm_buf_cstr(&why));
-	gm_buf_release(&why);
+	gm_sysfs_fail_errno(&b->f, path, errnum);
 }
 
 static bool any_exists(const struct gm_root *root, const char *const *paths)
@@ -59,17 +54,6 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static DIR *root_opendir(const struct gm_root *root, const char *path)
-{
-	struct gm_buf full = GM_BUF_INIT;
-	gm_root_path(root, path, &full);
-	DIR *d = opendir(full.data);
-	int saved = errno;
-	gm_buf_release(&full);
-	errno = saved;
-	return d;
-}
-
 /* --- docker ------------------------------------------------------------------------- */
 
 static bool nvidia_runtime_path(struct fy_node *runtime)
@@ -77,8 +61,7 @@ static bool nvidia_runtime_path(struct fy_node *runtime)
 	const char *path = gm_doc_scalar(gm_doc_get(runtime, "path"));
 	if (!path)
 		return false;
-	const char *base = strrchr(path, '/');
-	return has_prefix(base ? base + 1 : path, "nvidia-container-runtime");
+	return has_prefix(gm_sysfs_base_name(path), "nvidia-container-runtime");
 }
 
 /* daemon.json: {"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}},
@@ -94,7 +77,7 @@ static void docker_nvidia(struct gm_host *host, const struct gm_root *root)
 		goto out;
 	}
 	if (rc != GM_OK) {
-		fail_fmt(&host->docker_nvidia, "cannot read", DOCKER_CONFIG, read_cause(rc, &err));
+		bool_fail_read(&host->docker_nvidia, DOCKER_CONFIG, rc, &err);
 		goto out;
 	}
 	if (gm_doc_load_string(&doc, DOCKER_CONFIG, text.data, text.len, &err) != GM_OK) {
@@ -311,7 +294,7 @@ static bool containerd_file(struct gm_host *host, const struct gm_root *root, co
 	if (rc == GM_OK && toml_has_nvidia(text.data))
 		*yes = true;
 	else if (rc != GM_OK && rc != GM_ERR_NOT_FOUND)
-		fail_fmt(&host->containerd_nvidia, "cannot read", path, read_cause(rc, &err));
+		bool_fail_read(&host->containerd_nvidia, path, rc, &err);
 	gm_err_release(&err);
 	gm_buf_release(&text);
 	return rc == GM_OK || rc == GM_ERR_NOT_FOUND;
@@ -322,7 +305,7 @@ static void containerd_nvidia(struct gm_host *host, const struct gm_root *root)
 	bool yes = false;
 	if (!containerd_file(host, root, CONTAINERD_CONFIG, &yes))
 		return;
-	DIR *d = root_opendir(root, CONTAINERD_DROPIN);
+	DIR *d = gm_root_opendir(root, CONTAINERD_DROPIN);
 	if (d) {
 		struct gm_buf path = GM_BUF_INIT;
 		struct dirent *de;
@@ -346,13 +329,12 @@ static void containerd_nvidia(struct gm_host *host, const struct gm_root *root)
 
 static void device_plugin(struct gm_host *host, const struct gm_root *root)
 {
-	DIR *d = root_opendir(root, DEVICE_PLUGINS);
+	DIR *d = gm_root_opendir(root, DEVICE_PLUGINS);
 	if (!d) {
 		if (errno == ENOENT)
 			gm_fbool_set(&host->device_plugin, false);
 		else
-			fail_fmt(&host->device_plugin, "cannot read", DEVICE_PLUGINS,
-			         strerror(errno));
+			bool_fail_errno(&host->device_plugin, DEVICE_PLUGINS, errno);
 		return;
 	}
 	bool yes = false;
@@ -383,7 +365,7 @@ void gm_host_collect_runtime(struct gm_host *host, const struct gm_root *root)
 	/* "Not installed" is only a finding when the root is a system at all. */
 	if (!gm_root_exists(root, "/etc") && !gm_root_exists(root, "/usr")) {
 		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-			fail_fmt(all[i], "cannot read", "/etc", strerror(ENOENT));
+			bool_fail_errno(all[i], "/etc", ENOENT);
 		return;
 	}
 	gm_fbool_set(&host->docker, any_exists(root, docker));

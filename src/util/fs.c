@@ -140,6 +140,17 @@ enum gm_rc gm_root_readlink(const struct gm_root *root, const char *path, struct
 	return rc;
 }
 
+DIR *gm_root_opendir(const struct gm_root *root, const char *path)
+{
+	struct gm_buf full = GM_BUF_INIT;
+	gm_root_path(root, path, &full);
+	DIR *d = opendir(full.data);
+	int saved = errno;
+	gm_buf_release(&full);
+	errno = saved;
+	return d;
+}
+
 static bool only_space(const char *s)
 {
 	while (*s && isspace((unsigned char)*s))

@@ -4,6 +4,7 @@
 #ifndef GM_FS_H
 #define GM_FS_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,9 @@ bool gm_root_exists(const struct gm_root *root, const char *path);
 /* Target of the symlink path below the root, into out. */
 enum gm_rc gm_root_readlink(const struct gm_root *root, const char *path, struct gm_buf *out,
                             struct gm_err *err);
+/* Opens the directory path below the root; NULL with errno set (as opendir sets it) on
+ * failure. */
+DIR *gm_root_opendir(const struct gm_root *root, const char *path);
 
 /* Parses a whole decimal (or 0x-prefixed hexadecimal when base is 0) string; surrounding
  * whitespace allowed, nothing else. */
