@@ -120,7 +120,9 @@ int gm_cli_next(struct gm_cli *cli, int *exit_code)
 	size_t n = n_cmd + count_opts(gm_global_opts);
 	struct option *longopts = gm_xcalloc(n + 1, sizeof(*longopts));
 	struct gm_buf shorts = GM_BUF_INIT;
-	gm_buf_adds(&shorts, "+:"); /* stop at the first operand; report missing arguments */
+	/* Before the command, stop at its name; a command's own options may come anywhere among
+	 * its operands (up to "--"). The ':' reports missing arguments. */
+	gm_buf_adds(&shorts, cli->cmd ? ":" : "+:");
 	for (size_t i = 0; i < n; i++) {
 		const struct gm_opt *o = merged_at(cli->cmd, i);
 		longopts[i].name = o->long_name;

@@ -19,8 +19,10 @@ void gm_doc_release(struct gm_doc *doc)
 		return;
 	fy_document_destroy(doc->fyd);
 	free(doc->name);
+	free(doc->text);
 	doc->fyd = NULL;
 	doc->name = NULL;
+	doc->text = NULL;
 }
 
 enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *text, size_t len,
@@ -28,6 +30,7 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 {
 	doc->fyd = NULL;
 	doc->name = gm_xstrdup(name);
+	doc->text = NULL;
 	if (len > GM_DOC_MAX_BYTES)
 		return gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %u MiB", name,
 		                  GM_DOC_MAX_BYTES >> 20);
@@ -46,9 +49,15 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 	                 FYPCF_JSON_AUTO,
 	        .diag = diag,
 	};
-	doc->fyd = fy_document_build_from_string(&cfg, text, len);
+	/* libfyaml keeps pointers into the text: keep our own copy for the document's life */
+	doc->text = gm_xmalloc(len + 1);
+	memcpy(doc->text, text, len);
+	doc->text[len] = '\0';
+	doc->fyd = fy_document_build_from_string(&cfg, doc->text, len);
 	enum gm_rc rc = GM_OK;
-	if (!doc->fyd || fy_document_resolve(doc->fyd) != 0) {
+	if (strspn(doc->text, " \t\r\n") == len) {
+		rc = gm_err_set(err, GM_ERR_PARSE, "%s: the document is empty", name);
+	} else if (!doc->fyd || fy_document_resolve(doc->fyd) != 0) {
 		void *it = NULL;
 		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
 		if (e)
@@ -73,7 +82,7 @@ enum gm_rc gm_doc_load_file(struct gm_doc *doc, const char *path, struct gm_err 
 	if (rc == GM_OK)
 		rc = gm_doc_load_string(doc, path, gm_buf_cstr(&text), text.len, err);
 	else
-		doc->fyd = NULL, doc->name = gm_xstrdup(path);
+		doc->fyd = NULL, doc->name = gm_xstrdup(path), doc->text = NULL;
 	gm_buf_release(&text);
 	return rc;
 }
@@ -392,6 +401,22 @@ enum gm_rc gm_doc_to_yaml(const char *text, size_t len, struct gm_buf *out, stru
 	enum gm_rc rc = gm_doc_load_string(&doc, "<json>", text, len, err);
 	if (rc == GM_OK)
 		yaml_node(gm_doc_root(&doc), 0, out);
+	gm_doc_release(&doc);
+	return rc;
+}
+
+enum gm_rc gm_doc_json_pretty(const char *text, size_t len, struct gm_buf *out, struct gm_err *err)
+{
+	struct gm_doc doc;
+	enum gm_rc rc = gm_doc_load_string(&doc, "<json>", text, len, err);
+	if (rc == GM_OK) {
+		char *s = fy_emit_document_to_string(doc.fyd, FYECF_MODE_JSON | FYECF_INDENT_2 |
+		                                                      FYECF_WIDTH_INF);
+		if (!s)
+			gm_xalloc_fail();
+		gm_buf_adds(out, s);
+		free(s);
+	}
 	gm_doc_release(&doc);
 	return rc;
 }

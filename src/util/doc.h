@@ -19,6 +19,7 @@ struct fy_node;
 struct gm_doc {
 	struct fy_document *fyd;
 	char *name; /* file name for messages */
+	char *text; /* the source text: libfyaml's nodes point into it, so it lives as long */
 };
 
 /* Loads one YAML 1.2 or JSON document from path. */
@@ -66,6 +67,9 @@ enum gm_rc gm_doc_check_keys(const struct gm_doc *doc, struct fy_node *map,
 
 /* Re-emits a JSON (or YAML) text as block-style YAML into out. */
 enum gm_rc gm_doc_to_yaml(const char *text, size_t len, struct gm_buf *out, struct gm_err *err);
+
+/* Re-indents a JSON text (two spaces, keys and values unchanged) into out. */
+enum gm_rc gm_doc_json_pretty(const char *text, size_t len, struct gm_buf *out, struct gm_err *err);
 
 /* Edit distance, for "did you mean" hints. */
 size_t gm_levenshtein(const char *a, const char *b);

@@ -3,6 +3,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -179,7 +181,12 @@ void gm_json_double(struct gm_json *j, const char *key, double v)
 		return;
 	}
 	prefix(j, key);
-	gm_buf_addf(j->out, "%.10g", v);
+	/* the shortest of 15 or 17 significant digits that reads back as the same double */
+	char text[40];
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, sizeof(text), "%.17g", v);
+	gm_buf_adds(j->out, text);
 }
 
 void gm_json_bool(struct gm_json *j, const char *key, bool v)
@@ -192,4 +199,12 @@ void gm_json_null(struct gm_json *j, const char *key)
 {
 	prefix(j, key);
 	gm_buf_adds(j->out, "null");
+}
+
+void gm_json_raw(struct gm_json *j, const char *key, const char *text, size_t len)
+{
+	prefix(j, key);
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		len--;
+	gm_buf_add(j->out, text, len);
 }

@@ -33,10 +33,15 @@ void gm_json_str(struct gm_json *j, const char *key, const char *s);
 void gm_json_strn(struct gm_json *j, const char *key, const char *s, size_t len);
 void gm_json_int(struct gm_json *j, const char *key, int64_t v);
 void gm_json_uint(struct gm_json *j, const char *key, uint64_t v);
-/* Finite values print with up to 10 significant digits; NaN/inf print null. */
+/* Finite values print in the shortest form (15 or 17 significant digits) that reads back as
+ * the same double; NaN/inf print null. */
 void gm_json_double(struct gm_json *j, const char *key, double v);
 void gm_json_bool(struct gm_json *j, const char *key, bool v);
 void gm_json_null(struct gm_json *j, const char *key);
+
+/* Inserts an already rendered JSON value (text, len bytes) as the value of key; the caller
+ * vouches that it is valid JSON (e.g. another module's document). */
+void gm_json_raw(struct gm_json *j, const char *key, const char *text, size_t len);
 
 /* Appends s as a JSON string literal (quotes included) to out. */
 void gm_json_escape(struct gm_buf *out, const char *s, size_t len);
