@@ -1,0 +1,1014 @@
+/* Reads the catalog (data/gpus.yaml, cloud.yaml, onprem.yaml, built in or from --catalog DIR)
+ * into plain structs, checking every key and type so a typo in a user's override file is an
+ * error with file:line:col instead of a silently missing price. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "assess/catalog.h"
+#include "util/doc.h"
+#include "util/embed.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define GPUS_SCHEMA   "gpumigrate.catalog.gpus/v1"
+#define CLOUD_SCHEMA  "gpumigrate.catalog.cloud/v1"
+#define ONPREM_SCHEMA "gpumigrate.catalog.onprem/v1"
+
+static const char *const prec_names[GM_PREC_COUNT] = {"fp64", "fp32", "tf32", "fp16",
+                                                      "bf16", "fp8",  "int8"};
+
+const char *gm_precision_name(enum gm_precision p)
+{
+	return (unsigned)p < GM_PREC_COUNT ? prec_names[p] : "?";
+}
+
+bool gm_precision_parse(const char *s, enum gm_precision *out)
+{
+	for (int i = 0; s && i < GM_PREC_COUNT; i++) {
+		if (strcasecmp(s, prec_names[i]) == 0) {
+			*out = (enum gm_precision)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- parsing helpers */
+
+static enum gm_rc at_error(const struct gm_doc *doc, struct fy_node *n, struct gm_err *err,
+                           const char *what)
+{
+	struct gm_buf where = GM_BUF_INIT;
+	gm_doc_where(doc, n, &where);
+	gm_err_set(err, GM_ERR_PARSE, "%s: %s", gm_buf_cstr(&where), what);
+	gm_buf_release(&where);
+	return GM_ERR_PARSE;
+}
+
+/* A string member; required ones fail when absent or null. */
+static enum gm_rc get_str(const struct gm_doc *doc, struct fy_node *map, const char *key,
+                          bool required, char **out, struct gm_err *err)
+{
+	const char *s = NULL;
+	enum gm_rc rc = gm_doc_get_str(doc, map, key, &s, err);
+	if (rc == GM_ERR_NOT_FOUND) {
+		if (!required)
+			return GM_OK;
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' is required", key);
+		at_error(doc, map, err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	if (rc != GM_OK)
+		return rc;
+	if (required && !*s) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' must not be empty", key);
+		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	free(*out);
+	*out = gm_xstrdup(s);
+	return GM_OK;
+}
+
+/* A non-negative number that may be null (unknown) or absent (unknown). */
+static enum gm_rc get_num(const struct gm_doc *doc, struct fy_node *map, const char *key,
+                          struct gm_num *out, struct gm_err *err)
+{
+	double v = 0;
+	*out = GM_NUM_UNKNOWN;
+	enum gm_rc rc = gm_doc_get_double(doc, map, key, &v, err);
+	if (rc == GM_ERR_NOT_FOUND)
+		return GM_OK;
+	if (rc != GM_OK)
+		return rc;
+	if (v < 0) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' must not be negative", key);
+		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	*out = GM_NUM(v);
+	return GM_OK;
+}
+
+/* A required positive integer count. */
+static enum gm_rc get_count(const struct gm_doc *doc, struct fy_node *map, const char *key,
+                            int *out, struct gm_err *err)
+{
+	int64_t v = 0;
+	enum gm_rc rc = gm_doc_get_i64(doc, map, key, &v, err);
+	if (rc == GM_ERR_NOT_FOUND) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' is required", key);
+		at_error(doc, map, err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	if (rc != GM_OK)
+		return rc;
+	if (v < 1 || v > 1024) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' must be between 1 and 1024", key);
+		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	*out = (int)v;
+	return GM_OK;
+}
+
+static bool parse_date(const char *date, long *days);
+
+/* A required date, YYYY-MM-DD. */
+static enum gm_rc get_date(const struct gm_doc *doc, struct fy_node *map, char **out,
+                           struct gm_err *err)
+{
+	enum gm_rc rc = get_str(doc, map, "date", true, out, err);
+	if (rc != GM_OK)
+		return rc;
+	long days = 0;
+	if (!parse_date(*out, &days))
+		return at_error(doc, gm_doc_get(map, "date"), err,
+		                "'date' must be a date written YYYY-MM-DD");
+	return GM_OK;
+}
+
+static enum gm_rc need_map(const struct gm_doc *doc, struct fy_node *n, const char *what,
+                           struct gm_err *err)
+{
+	if (gm_doc_is_map(n))
+		return GM_OK;
+	struct gm_buf msg = GM_BUF_INIT;
+	gm_buf_addf(&msg, "%s must be a mapping", what);
+	at_error(doc, n, err, gm_buf_cstr(&msg));
+	gm_buf_release(&msg);
+	return GM_ERR_PARSE;
+}
+
+/* Root mapping with the expected schema; *list = root[list_key], a sequence (or a mapping
+ * when want_map). */
+static enum gm_rc check_root(const struct gm_doc *doc, const char *schema, const char *const *keys,
+                             struct gm_err *err)
+{
+	struct fy_node *root = gm_doc_root(doc);
+	enum gm_rc rc = need_map(doc, root, "the document", err);
+	if (rc != GM_OK)
+		return rc;
+	rc = gm_doc_check_keys(doc, root, keys, err);
+	if (rc != GM_OK)
+		return rc;
+	const char *s = NULL;
+	rc = gm_doc_get_str(doc, root, "schema", &s, err);
+	if (rc == GM_ERR_NOT_FOUND || (rc == GM_OK && strcmp(s, schema) != 0)) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'schema' must be '%s'", schema);
+		at_error(doc, rc == GM_OK ? gm_doc_get(root, "schema") : root, err,
+		         gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	return rc;
+}
+
+static enum gm_rc get_seq(const struct gm_doc *doc, const char *key, struct fy_node **out,
+                          struct gm_err *err)
+{
+	struct fy_node *root = gm_doc_root(doc);
+	struct fy_node *n = gm_doc_get(root, key);
+	*out = NULL;
+	if (gm_doc_is_null(n))
+		return GM_OK;
+	if (!gm_doc_is_seq(n)) {
+		struct gm_buf what = GM_BUF_INIT;
+		gm_buf_addf(&what, "'%s' must be a list", key);
+		at_error(doc, n, err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+		return GM_ERR_PARSE;
+	}
+	*out = n;
+	return GM_OK;
+}
+
+/* ---------------------------------------------------------------- GPUs */
+
+static void gpu_release(struct gm_gpu_spec *g)
+{
+	free(g->id);
+	free(g->name);
+	for (size_t i = 0; i < g->n_aliases; i++)
+		free(g->aliases[i]);
+	free(g->aliases);
+	free(g->architecture);
+	free(g->compute_capability);
+	free(g->memory_type);
+	free(g->source);
+	free(g->date);
+	memset(g, 0, sizeof(*g));
+}
+
+static enum gm_rc parse_prec_map(const struct gm_doc *doc, struct fy_node *g, const char *key,
+                                 struct gm_num *out, struct gm_err *err)
+{
+	static const char *const keys[] = {"fp64", "fp32", "tf32", "fp16",
+	                                   "bf16", "fp8",  "int8", NULL};
+	struct fy_node *m = gm_doc_get(g, key);
+	for (int p = 0; p < GM_PREC_COUNT; p++)
+		out[p] = GM_NUM_UNKNOWN;
+	if (gm_doc_is_null(m))
+		return GM_OK;
+	struct gm_buf what = GM_BUF_INIT;
+	gm_buf_addf(&what, "'%s'", key);
+	enum gm_rc rc = need_map(doc, m, gm_buf_cstr(&what), err);
+	gm_buf_release(&what);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, m, keys, err);
+	for (int p = 0; rc == GM_OK && p < GM_PREC_COUNT; p++)
+		rc = get_num(doc, m, prec_names[p], &out[p], err);
+	return rc;
+}
+
+static enum gm_rc parse_gpu(const struct gm_doc *doc, struct fy_node *n, struct gm_gpu_spec *g,
+                            struct gm_err *err)
+{
+	static const char *const keys[] = {"id",
+	                                   "aliases",
+	                                   "name",
+	                                   "architecture",
+	                                   "compute_capability",
+	                                   "sm_count",
+	                                   "memory_gib",
+	                                   "memory_type",
+	                                   "memory_bandwidth_gbs",
+	                                   "tdp_w",
+	                                   "pcie_gen",
+	                                   "nvlink_gbs",
+	                                   "tflops",
+	                                   "sparse",
+	                                   "source",
+	                                   "date",
+	                                   NULL};
+	enum gm_rc rc = need_map(doc, n, "a GPU entry", err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "id", true, &g->id, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "name", true, &g->name, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "architecture", false, &g->architecture, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "compute_capability", false, &g->compute_capability, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "memory_type", false, &g->memory_type, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "sm_count", &g->sm_count, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "memory_gib", &g->memory_gib, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "memory_bandwidth_gbs", &g->memory_bandwidth_gbs, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "tdp_w", &g->tdp_w, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "pcie_gen", &g->pcie_gen, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "nvlink_gbs", &g->nvlink_gbs, err);
+	if (rc == GM_OK)
+		rc = parse_prec_map(doc, n, "tflops", g->tflops, err);
+	if (rc == GM_OK)
+		rc = parse_prec_map(doc, n, "sparse", g->sparse, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "source", true, &g->source, err);
+	if (rc == GM_OK)
+		rc = get_date(doc, n, &g->date, err);
+	if (rc != GM_OK)
+		return rc;
+	int ccmaj = 0, ccmin = 0;
+	if (g->compute_capability && !gm_catalog_parse_cc(g->compute_capability, &ccmaj, &ccmin))
+		return at_error(doc, gm_doc_get(n, "compute_capability"), err,
+		                "'compute_capability' must look like \"8.0\"");
+	struct fy_node *al = gm_doc_get(n, "aliases");
+	if (gm_doc_is_null(al))
+		return GM_OK;
+	if (!gm_doc_is_seq(al))
+		return at_error(doc, al, err, "'aliases' must be a list of strings");
+	int na = gm_doc_seq_len(al);
+	g->aliases = gm_xcalloc(na ? (size_t)na : 1, sizeof(*g->aliases));
+	for (int i = 0; i < na; i++) {
+		const char *s = gm_doc_scalar(gm_doc_seq_at(al, i));
+		if (!s || !*s)
+			return at_error(doc, gm_doc_seq_at(al, i), err,
+			                "'aliases' must be a list of strings");
+		g->aliases[g->n_aliases++] = gm_xstrdup(s);
+	}
+	return GM_OK;
+}
+
+/* Whether name is the id or an alias of g (case-insensitive). */
+static bool gpu_is(const struct gm_gpu_spec *g, const char *name)
+{
+	if (strcasecmp(g->id, name) == 0)
+		return true;
+	for (size_t i = 0; i < g->n_aliases; i++)
+		if (strcasecmp(g->aliases[i], name) == 0)
+			return true;
+	return false;
+}
+
+static enum gm_rc parse_gpus(struct gm_catalog *cat, const struct gm_doc *doc, struct gm_err *err)
+{
+	static const char *const keys[] = {"schema", "gpus", NULL};
+	struct fy_node *seq = NULL;
+	enum gm_rc rc = check_root(doc, GPUS_SCHEMA, keys, err);
+	if (rc == GM_OK)
+		rc = get_seq(doc, "gpus", &seq, err);
+	if (rc != GM_OK)
+		return rc;
+	int n = seq ? gm_doc_seq_len(seq) : 0;
+	cat->gpus = gm_xcalloc(n ? (size_t)n : 1, sizeof(*cat->gpus));
+	for (int i = 0; i < n; i++) {
+		struct fy_node *gn = gm_doc_seq_at(seq, i);
+		struct gm_gpu_spec *g = &cat->gpus[cat->n_gpus++];
+		rc = parse_gpu(doc, gn, g, err);
+		if (rc != GM_OK)
+			return rc;
+		/* ids and aliases name exactly one GPU */
+		for (size_t j = 0; j + 1 < cat->n_gpus; j++) {
+			const char *clash = NULL;
+			if (gpu_is(&cat->gpus[j], g->id))
+				clash = g->id;
+			for (size_t k = 0; !clash && k < g->n_aliases; k++)
+				if (gpu_is(&cat->gpus[j], g->aliases[k]))
+					clash = g->aliases[k];
+			if (clash) {
+				struct gm_buf what = GM_BUF_INIT;
+				gm_buf_addf(&what, "'%s' already names GPU '%s'", clash,
+				            cat->gpus[j].id);
+				at_error(doc, gn, err, gm_buf_cstr(&what));
+				gm_buf_release(&what);
+				return GM_ERR_PARSE;
+			}
+		}
+	}
+	return GM_OK;
+}
+
+/* ---------------------------------------------------------------- cloud */
+
+static void price_release(struct gm_price *p)
+{
+	free(p->region);
+	free(p->currency);
+	free(p->source);
+	free(p->date);
+}
+
+static void instance_release(struct gm_instance *in)
+{
+	free(in->id);
+	free(in->provider);
+	free(in->name);
+	free(in->interconnect);
+	for (size_t i = 0; i < in->n_prices; i++)
+		price_release(&in->prices[i]);
+	free(in->prices);
+	memset(in, 0, sizeof(*in));
+}
+
+static enum gm_rc resolve_gpu(const struct gm_catalog *cat, const struct gm_doc *doc,
+                              struct fy_node *map, const struct gm_gpu_spec **out,
+                              struct gm_err *err)
+{
+	char *id = NULL;
+	enum gm_rc rc = get_str(doc, map, "gpu", true, &id, err);
+	if (rc != GM_OK)
+		return rc;
+	*out = gm_catalog_find_gpu(cat, id);
+	if (!*out) {
+		struct gm_buf what = GM_BUF_INIT;
+		const char *near = gm_catalog_suggest_gpu(cat, id);
+		gm_buf_addf(&what, "unknown GPU '%s'", id);
+		if (near)
+			gm_buf_addf(&what, " (did you mean '%s'?)", near);
+		else
+			gm_buf_adds(&what, " (it must be an id from gpus.yaml)");
+		rc = at_error(doc, gm_doc_get(map, "gpu"), err, gm_buf_cstr(&what));
+		gm_buf_release(&what);
+	}
+	free(id);
+	return rc;
+}
+
+static enum gm_rc parse_price(const struct gm_doc *doc, struct fy_node *n, struct gm_price *p,
+                              struct gm_err *err)
+{
+	static const char *const keys[] = {
+	        "region",   "on_demand_hour", "commit_1y_hour", "commit_3y_hour", "spot_hour",
+	        "currency", "components",     "source",         "date",           NULL};
+	enum gm_rc rc = need_map(doc, n, "a price entry", err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "region", true, &p->region, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "on_demand_hour", &p->on_demand_hour, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "commit_1y_hour", &p->commit_1y_hour, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "commit_3y_hour", &p->commit_3y_hour, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "spot_hour", &p->spot_hour, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "currency", false, &p->currency, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "source", true, &p->source, err);
+	if (rc == GM_OK)
+		rc = get_date(doc, n, &p->date, err);
+	if (rc != GM_OK)
+		return rc;
+	if (!p->currency)
+		p->currency = gm_xstrdup("USD");
+	struct fy_node *c = gm_doc_get(n, "components");
+	if (!gm_doc_is_null(c) && !gm_doc_is_map(c))
+		return at_error(doc, c, err, "'components' must be a mapping");
+	return GM_OK;
+}
+
+static enum gm_rc parse_instance(const struct gm_catalog *cat, const struct gm_doc *doc,
+                                 struct fy_node *n, struct gm_instance *in, struct gm_err *err)
+{
+	static const char *const keys[] = {"id",        "provider", "name",       "gpu",
+	                                   "gpu_count", "vcpus",    "memory_gib", "interconnect",
+	                                   "prices",    NULL};
+	static const char *const links[] = {"nvswitch", "nvlink", "pcie", "none", NULL};
+	enum gm_rc rc = need_map(doc, n, "an instance entry", err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "id", true, &in->id, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "provider", true, &in->provider, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "name", false, &in->name, err);
+	if (rc == GM_OK)
+		rc = resolve_gpu(cat, doc, n, &in->gpu, err);
+	if (rc == GM_OK)
+		rc = get_count(doc, n, "gpu_count", &in->gpu_count, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "vcpus", &in->vcpus, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "memory_gib", &in->memory_gib, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "interconnect", true, &in->interconnect, err);
+	if (rc != GM_OK)
+		return rc;
+	bool ok = false;
+	for (const char *const *l = links; *l; l++)
+		ok = ok || strcmp(*l, in->interconnect) == 0;
+	if (!ok)
+		return at_error(doc, gm_doc_get(n, "interconnect"), err,
+		                "'interconnect' must be nvswitch, nvlink, pcie or none");
+	if (!strchr(in->id, ':'))
+		return at_error(doc, gm_doc_get(n, "id"), err,
+		                "'id' must be '<provider>:<machine type>'");
+	struct fy_node *ps = gm_doc_get(n, "prices");
+	if (gm_doc_is_null(ps))
+		return GM_OK;
+	if (!gm_doc_is_seq(ps))
+		return at_error(doc, ps, err, "'prices' must be a list");
+	int np = gm_doc_seq_len(ps);
+	in->prices = gm_xcalloc(np ? (size_t)np : 1, sizeof(*in->prices));
+	for (int i = 0; i < np; i++) {
+		rc = parse_price(doc, gm_doc_seq_at(ps, i), &in->prices[in->n_prices++], err);
+		if (rc != GM_OK)
+			return rc;
+	}
+	return GM_OK;
+}
+
+static enum gm_rc parse_cloud(struct gm_catalog *cat, const struct gm_doc *doc, struct gm_err *err)
+{
+	static const char *const keys[] = {"schema", "instances", NULL};
+	struct fy_node *seq = NULL;
+	enum gm_rc rc = check_root(doc, CLOUD_SCHEMA, keys, err);
+	if (rc == GM_OK)
+		rc = get_seq(doc, "instances", &seq, err);
+	if (rc != GM_OK)
+		return rc;
+	int n = seq ? gm_doc_seq_len(seq) : 0;
+	cat->instances = gm_xcalloc(n ? (size_t)n : 1, sizeof(*cat->instances));
+	for (int i = 0; i < n; i++) {
+		struct fy_node *in = gm_doc_seq_at(seq, i);
+		struct gm_instance *inst = &cat->instances[cat->n_instances++];
+		rc = parse_instance(cat, doc, in, inst, err);
+		if (rc != GM_OK)
+			return rc;
+		for (size_t j = 0; j + 1 < cat->n_instances; j++) {
+			if (strcasecmp(cat->instances[j].id, inst->id) == 0) {
+				struct gm_buf what = GM_BUF_INIT;
+				gm_buf_addf(&what, "instance '%s' is listed twice", inst->id);
+				at_error(doc, in, err, gm_buf_cstr(&what));
+				gm_buf_release(&what);
+				return GM_ERR_PARSE;
+			}
+		}
+	}
+	return GM_OK;
+}
+
+/* ---------------------------------------------------------------- on-prem */
+
+static void cost_release(struct gm_cost_default *c)
+{
+	free(c->key);
+	free(c->unit);
+	free(c->kind);
+	free(c->source);
+	free(c->rationale);
+	free(c->date);
+}
+
+static void server_release(struct gm_server_price *s)
+{
+	free(s->id);
+	free(s->description);
+	free(s->source);
+	free(s->date);
+}
+
+static enum gm_rc parse_cost(const struct gm_doc *doc, struct fy_node *n, struct gm_cost_default *c,
+                             struct gm_err *err)
+{
+	static const char *const keys[] = {"value",     "unit", "kind", "source",
+	                                   "rationale", "date", NULL};
+	static const char *const kinds[] = {"published", "derived", "assumption", NULL};
+	enum gm_rc rc = need_map(doc, n, "a cost default", err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "value", &c->value, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "unit", true, &c->unit, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "kind", false, &c->kind, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "source", true, &c->source, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "rationale", false, &c->rationale, err);
+	if (rc == GM_OK)
+		rc = get_date(doc, n, &c->date, err);
+	if (rc != GM_OK || !c->kind)
+		return rc;
+	for (const char *const *k = kinds; *k; k++)
+		if (strcmp(*k, c->kind) == 0)
+			return GM_OK;
+	return at_error(doc, gm_doc_get(n, "kind"), err,
+	                "'kind' must be published, derived or assumption");
+}
+
+static enum gm_rc parse_server(const struct gm_catalog *cat, const struct gm_doc *doc,
+                               struct fy_node *n, struct gm_server_price *s, struct gm_err *err)
+{
+	static const char *const keys[] = {"id",        "description", "gpu",  "gpu_count",
+	                                   "capex_usd", "source",      "date", NULL};
+	enum gm_rc rc = need_map(doc, n, "a server entry", err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "id", true, &s->id, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "description", false, &s->description, err);
+	if (rc == GM_OK)
+		rc = resolve_gpu(cat, doc, n, &s->gpu, err);
+	if (rc == GM_OK)
+		rc = get_count(doc, n, "gpu_count", &s->gpu_count, err);
+	if (rc == GM_OK)
+		rc = get_num(doc, n, "capex_usd", &s->capex_usd, err);
+	if (rc == GM_OK)
+		rc = get_str(doc, n, "source", true, &s->source, err);
+	if (rc == GM_OK)
+		rc = get_date(doc, n, &s->date, err);
+	return rc;
+}
+
+static enum gm_rc parse_onprem(struct gm_catalog *cat, const struct gm_doc *doc, struct gm_err *err)
+{
+	static const char *const keys[] = {"schema", "cost_defaults", "servers", NULL};
+	struct fy_node *root = gm_doc_root(doc), *seq = NULL;
+	enum gm_rc rc = check_root(doc, ONPREM_SCHEMA, keys, err);
+	if (rc != GM_OK)
+		return rc;
+	struct fy_node *costs = gm_doc_get(root, "cost_defaults");
+	if (!gm_doc_is_null(costs)) {
+		rc = need_map(doc, costs, "'cost_defaults'", err);
+		if (rc != GM_OK)
+			return rc;
+		int n = gm_doc_map_len(costs);
+		cat->costs = gm_xcalloc(n ? (size_t)n : 1, sizeof(*cat->costs));
+		for (int i = 0; i < n; i++) {
+			struct gm_cost_default *c = &cat->costs[cat->n_costs++];
+			const char *key = gm_doc_map_key_at(costs, i);
+			if (!key || !*key)
+				return at_error(doc, gm_doc_map_value_at(costs, i), err,
+				                "cost_defaults keys must be names");
+			c->key = gm_xstrdup(key);
+			rc = parse_cost(doc, gm_doc_map_value_at(costs, i), c, err);
+			if (rc != GM_OK)
+				return rc;
+		}
+	}
+	rc = get_seq(doc, "servers", &seq, err);
+	if (rc != GM_OK)
+		return rc;
+	int n = seq ? gm_doc_seq_len(seq) : 0;
+	cat->servers = gm_xcalloc(n ? (size_t)n : 1, sizeof(*cat->servers));
+	for (int i = 0; i < n; i++) {
+		rc = parse_server(cat, doc, gm_doc_seq_at(seq, i), &cat->servers[cat->n_servers++],
+		                  err);
+		if (rc != GM_OK)
+			return rc;
+	}
+	return GM_OK;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+void gm_catalog_init(struct gm_catalog *cat)
+{
+	memset(cat, 0, sizeof(*cat));
+}
+
+void gm_catalog_release(struct gm_catalog *cat)
+{
+	if (!cat)
+		return;
+	for (size_t i = 0; i < cat->n_instances; i++)
+		instance_release(&cat->instances[i]);
+	free(cat->instances);
+	for (size_t i = 0; i < cat->n_costs; i++)
+		cost_release(&cat->costs[i]);
+	free(cat->costs);
+	for (size_t i = 0; i < cat->n_servers; i++)
+		server_release(&cat->servers[i]);
+	free(cat->servers);
+	for (size_t i = 0; i < cat->n_gpus; i++)
+		gpu_release(&cat->gpus[i]);
+	free(cat->gpus);
+	free(cat->gpus_from);
+	free(cat->cloud_from);
+	free(cat->onprem_from);
+	gm_catalog_init(cat);
+}
+
+/* Loads DIR/name when dir is set and the file is there, else the built-in copy. text keeps
+ * the file's bytes: libfyaml points into them for as long as the document lives, so it is
+ * read here and released after the document (gm_doc_load_file frees it too early). */
+static enum gm_rc load_file(const char *dir, const char *name, struct gm_doc *doc,
+                            struct gm_buf *text, char **from, struct gm_err *err)
+{
+	enum gm_rc rc;
+	if (dir) {
+		struct gm_buf path = GM_BUF_INIT;
+		struct stat st;
+		gm_buf_addf(&path, "%s/%s", dir, name);
+		if (stat(gm_buf_cstr(&path), &st) == 0) {
+			rc = gm_fs_read(gm_buf_cstr(&path), GM_DOC_MAX_BYTES, text, err);
+			if (rc == GM_OK)
+				rc = gm_doc_load_string(doc, gm_buf_cstr(&path), gm_buf_cstr(text),
+				                        text->len, err);
+			if (rc == GM_OK)
+				*from = gm_buf_detach(&path);
+			gm_buf_release(&path);
+			return rc;
+		}
+		if (errno != ENOENT) {
+			rc = gm_err_errno(err, GM_ERR_IO, errno, "cannot read '%s'",
+			                  gm_buf_cstr(&path));
+			gm_buf_release(&path);
+			return rc;
+		}
+		gm_buf_release(&path);
+	}
+	const struct gm_embedded *e = gm_embedded_find(name);
+	if (!e)
+		return gm_err_set(err, GM_ERR_INTERNAL, "the built-in '%s' is missing", name);
+	rc = gm_doc_load_string(doc, name, e->data, e->len, err);
+	if (rc == GM_OK)
+		*from = gm_xstrdup("built-in");
+	return rc;
+}
+
+enum gm_rc gm_catalog_load(struct gm_catalog *cat, const char *dir, struct gm_err *err)
+{
+	struct gm_doc gpus = {0}, cloud = {0}, onprem = {0};
+	struct gm_buf gpus_text = GM_BUF_INIT, cloud_text = GM_BUF_INIT, onprem_text = GM_BUF_INIT;
+	enum gm_rc rc = GM_OK;
+	gm_catalog_init(cat);
+	if (dir) {
+		struct stat st;
+		if (stat(dir, &st) != 0) {
+			rc = gm_err_errno(err, errno == ENOENT ? GM_ERR_NOT_FOUND : GM_ERR_IO,
+			                  errno, "cannot use catalog directory '%s'", dir);
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			rc = gm_err_set(err, GM_ERR_USAGE, "catalog '%s' is not a directory", dir);
+			goto out;
+		}
+	}
+	rc = load_file(dir, "gpus.yaml", &gpus, &gpus_text, &cat->gpus_from, err);
+	if (rc == GM_OK)
+		rc = parse_gpus(cat, &gpus, err);
+	if (rc == GM_OK)
+		rc = load_file(dir, "cloud.yaml", &cloud, &cloud_text, &cat->cloud_from, err);
+	if (rc == GM_OK)
+		rc = parse_cloud(cat, &cloud, err);
+	if (rc == GM_OK)
+		rc = load_file(dir, "onprem.yaml", &onprem, &onprem_text, &cat->onprem_from, err);
+	if (rc == GM_OK)
+		rc = parse_onprem(cat, &onprem, err);
+out:
+	gm_doc_release(&onprem);
+	gm_doc_release(&cloud);
+	gm_doc_release(&gpus);
+	gm_buf_release(&onprem_text);
+	gm_buf_release(&cloud_text);
+	gm_buf_release(&gpus_text);
+	if (rc != GM_OK)
+		gm_catalog_release(cat);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+const struct gm_gpu_spec *gm_catalog_find_gpu(const struct gm_catalog *cat, const char *name)
+{
+	if (!cat || !name)
+		return NULL;
+	for (size_t i = 0; i < cat->n_gpus; i++)
+		if (gpu_is(&cat->gpus[i], name))
+			return &cat->gpus[i];
+	if (strncasecmp(name, "NVIDIA ", 7) == 0)
+		return gm_catalog_find_gpu(cat, name + 7);
+	return NULL;
+}
+
+const struct gm_instance *gm_catalog_find_instance(const struct gm_catalog *cat, const char *id)
+{
+	if (!cat || !id)
+		return NULL;
+	for (size_t i = 0; i < cat->n_instances; i++)
+		if (strcasecmp(cat->instances[i].id, id) == 0)
+			return &cat->instances[i];
+	return NULL;
+}
+
+const struct gm_price *gm_instance_price(const struct gm_instance *inst, const char *region)
+{
+	if (!inst || inst->n_prices == 0)
+		return NULL;
+	if (!region)
+		return &inst->prices[0];
+	for (size_t i = 0; i < inst->n_prices; i++)
+		if (strcasecmp(inst->prices[i].region, region) == 0)
+			return &inst->prices[i];
+	return NULL;
+}
+
+const struct gm_cost_default *gm_catalog_cost_default(const struct gm_catalog *cat, const char *key)
+{
+	for (size_t i = 0; cat && key && i < cat->n_costs; i++)
+		if (strcmp(cat->costs[i].key, key) == 0)
+			return &cat->costs[i];
+	return NULL;
+}
+
+const struct gm_server_price *gm_catalog_server_for_gpu(const struct gm_catalog *cat,
+                                                        const char *gpu_id, size_t i)
+{
+	for (size_t k = 0; cat && gpu_id && k < cat->n_servers; k++)
+		if (strcasecmp(cat->servers[k].gpu->id, gpu_id) == 0 && i-- == 0)
+			return &cat->servers[k];
+	return NULL;
+}
+
+/* Keeps the candidate closest to name; ties keep the first. */
+static void consider(const char *name, const char *cand, const char **best, size_t *best_d)
+{
+	size_t d = gm_levenshtein(name, cand);
+	/* case differences do not count: compare lowercased when lengths allow */
+	char a[128], b[128];
+	size_t la = strlen(name), lb = strlen(cand);
+	if (la < sizeof(a) && lb < sizeof(b)) {
+		for (size_t i = 0; i <= la; i++)
+			a[i] = (char)tolower((unsigned char)name[i]);
+		for (size_t i = 0; i <= lb; i++)
+			b[i] = (char)tolower((unsigned char)cand[i]);
+		d = gm_levenshtein(a, b);
+	}
+	/* on a tie, prefer a candidate that extends what was typed ("l40" -> "l40s") */
+	bool extends = strncasecmp(cand, name, strlen(name)) == 0;
+	if (d < *best_d ||
+	    (d == *best_d && extends && *best && strncasecmp(*best, name, strlen(name)) != 0)) {
+		*best_d = d;
+		*best = cand;
+	}
+}
+
+static bool close_enough(const char *name, size_t d)
+{
+	return d <= (strlen(name) + 2) / 3 + 1;
+}
+
+const char *gm_catalog_suggest_gpu(const struct gm_catalog *cat, const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	for (size_t i = 0; cat && name && i < cat->n_gpus; i++) {
+		consider(name, cat->gpus[i].id, &best, &best_d);
+		for (size_t k = 0; k < cat->gpus[i].n_aliases; k++)
+			consider(name, cat->gpus[i].aliases[k], &best, &best_d);
+	}
+	return best && close_enough(name, best_d) ? best : NULL;
+}
+
+const char *gm_catalog_suggest_instance(const struct gm_catalog *cat, const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	for (size_t i = 0; cat && name && i < cat->n_instances; i++)
+		consider(name, cat->instances[i].id, &best, &best_d);
+	return best && close_enough(name, best_d) ? best : NULL;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static long days_from_civil(long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long)doe - 719468;
+}
+
+/* Parses "YYYY-MM-DD" into days since 1970-01-01; false when it is not a real date. */
+static bool parse_date(const char *date, long *days)
+{
+	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (!date || strlen(date) != 10 || date[4] != '-' || date[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)date[i]))
+			return false;
+	long y = (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 +
+	         (date[3] - '0');
+	unsigned m = (unsigned)((date[5] - '0') * 10 + (date[6] - '0'));
+	unsigned d = (unsigned)((date[8] - '0') * 10 + (date[9] - '0'));
+	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (m == 2 && d == 29 && !leap)
+		return false;
+	*days = days_from_civil(y, m, d);
+	return true;
+}
+
+long gm_catalog_price_age_days(const char *date, time_t now)
+{
+	long then = 0;
+	if (!parse_date(date, &then))
+		return -1;
+	long today = (long)(now / 86400);
+	if (now < 0 && now % 86400)
+		today--;
+	return today > then ? today - then : 0;
+}
+
+bool gm_catalog_parse_cc(const char *s, int *major, int *minor)
+{
+	int64_t a = 0, b = 0;
+	const char *dot = s ? strchr(s, '.') : NULL;
+	if (!dot || dot == s || !dot[1] || dot - s > 3 || strlen(dot + 1) > 3)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (p != dot && !isdigit((unsigned char)*p))
+			return false;
+	char head[4] = {0};
+	memcpy(head, s, (size_t)(dot - s));
+	if (gm_parse_i64(head, 10, &a) != GM_OK || gm_parse_i64(dot + 1, 10, &b) != GM_OK)
+		return false;
+	*major = (int)a;
+	*minor = (int)b;
+	return true;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void json_num(struct gm_json *j, const char *key, struct gm_num n)
+{
+	if (n.known)
+		gm_json_double(j, key, n.v);
+	else
+		gm_json_null(j, key);
+}
+
+static void json_prec(struct gm_json *j, const char *key, const struct gm_num *v)
+{
+	gm_json_begin_object(j, key);
+	for (int p = 0; p < GM_PREC_COUNT; p++)
+		json_num(j, prec_names[p], v[p]);
+	gm_json_end_object(j);
+}
+
+void gm_gpu_spec_to_json(struct gm_json *j, const char *key, const struct gm_gpu_spec *g)
+{
+	gm_json_begin_object(j, key);
+	gm_json_str(j, "id", g->id);
+	gm_json_str(j, "name", g->name);
+	gm_json_begin_array(j, "aliases");
+	for (size_t i = 0; i < g->n_aliases; i++)
+		gm_json_str(j, NULL, g->aliases[i]);
+	gm_json_end_array(j);
+	gm_json_str(j, "architecture", g->architecture);
+	gm_json_str(j, "compute_capability", g->compute_capability);
+	json_num(j, "sm_count", g->sm_count);
+	json_num(j, "memory_gib", g->memory_gib);
+	gm_json_str(j, "memory_type", g->memory_type);
+	json_num(j, "memory_bandwidth_gbs", g->memory_bandwidth_gbs);
+	json_num(j, "tdp_w", g->tdp_w);
+	json_num(j, "pcie_gen", g->pcie_gen);
+	json_num(j, "nvlink_gbs", g->nvlink_gbs);
+	json_prec(j, "tflops", g->tflops);
+	json_prec(j, "sparse", g->sparse);
+	gm_json_str(j, "source", g->source);
+	gm_json_str(j, "date", g->date);
+	gm_json_end_object(j);
+}
+
+void gm_instance_to_json(struct gm_json *j, const char *key, const struct gm_instance *in,
+                         time_t now)
+{
+	gm_json_begin_object(j, key);
+	gm_json_str(j, "id", in->id);
+	gm_json_str(j, "provider", in->provider);
+	gm_json_str(j, "name", in->name);
+	gm_json_str(j, "gpu", in->gpu->id);
+	gm_json_int(j, "gpu_count", in->gpu_count);
+	json_num(j, "vcpus", in->vcpus);
+	json_num(j, "memory_gib", in->memory_gib);
+	gm_json_str(j, "interconnect", in->interconnect);
+	gm_json_begin_array(j, "prices");
+	for (size_t i = 0; i < in->n_prices; i++) {
+		const struct gm_price *p = &in->prices[i];
+		gm_json_begin_object(j, NULL);
+		gm_json_str(j, "region", p->region);
+		json_num(j, "on_demand_hour", p->on_demand_hour);
+		json_num(j, "commit_1y_hour", p->commit_1y_hour);
+		json_num(j, "commit_3y_hour", p->commit_3y_hour);
+		json_num(j, "spot_hour", p->spot_hour);
+		gm_json_str(j, "currency", p->currency);
+		gm_json_str(j, "source", p->source);
+		gm_json_str(j, "date", p->date);
+		gm_json_int(j, "age_days", gm_catalog_price_age_days(p->date, now));
+		gm_json_end_object(j);
+	}
+	gm_json_end_array(j);
+	gm_json_end_object(j);
+}
+
+void gm_cost_default_to_json(struct gm_json *j, const char *key, const struct gm_cost_default *c)
+{
+	gm_json_begin_object(j, key);
+	gm_json_str(j, "key", c->key);
+	json_num(j, "value", c->value);
+	gm_json_str(j, "unit", c->unit);
+	gm_json_str(j, "kind", c->kind);
+	gm_json_str(j, "source", c->source);
+	gm_json_str(j, "rationale", c->rationale);
+	gm_json_str(j, "date", c->date);
+	gm_json_end_object(j);
+}
+
+void gm_server_price_to_json(struct gm_json *j, const char *key, const struct gm_server_price *s)
+{
+	gm_json_begin_object(j, key);
+	gm_json_str(j, "id", s->id);
+	gm_json_str(j, "description", s->description);
+	gm_json_str(j, "gpu", s->gpu->id);
+	gm_json_int(j, "gpu_count", s->gpu_count);
+	json_num(j, "capex_usd", s->capex_usd);
+	gm_json_str(j, "source", s->source);
+	gm_json_str(j, "date", s->date);
+	gm_json_end_object(j);
+}
