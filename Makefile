@@ -22,8 +22,11 @@ $(BUILD_SAN)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# The main job: the host inventory of this machine (the assessment demo replaces it once it lands).
+# The main job: the assessment of the shipped example plan (GKE 2 x a2-highgpu-8g -> four
+# 4 x L40S servers), in the terminal and as an HTML report; then this machine's inventory.
 run: build
+	$(BIN) assess -p examples/gke-a100-to-l40s.yaml --html $(BUILD)/assessment.html
+	@echo
 	$(BIN) inventory
 
 test: deps test-plain test-san
@@ -48,6 +51,8 @@ tidy: $(BUILD)/build.ninja
 
 bench: build
 	./bench/inventory.sh $(BIN)
+	./bench/topo.sh $(BIN)
+	./bench/assess.sh $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -9,19 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 fake=$build/tests/fakes/nvml/libnvidia-ml-fake.so
 runs=20
 
-median_ms() { # command… → median wall time in ms over $runs runs
-	i=0
-	: >/tmp/gm-bench.$$
-	while [ $i -lt $runs ]; do
-		s=$(date +%s%N)
-		"$@" >/dev/null
-		e=$(date +%s%N)
-		echo $(((e - s) / 1000)) >>/tmp/gm-bench.$$
-		i=$((i + 1))
-	done
-	sort -n /tmp/gm-bench.$$ | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'
-	rm -f /tmp/gm-bench.$$
-}
+. "$(dirname "$0")/lib.sh"
 
 printf '%-24s %-16s %s\n' "nvml fixture" "sysroot" "median ms (n=$runs)"
 for case in a2-highgpu-8g:onprem-l40s h100-8x-sxm:onprem-l40s l40s-4x-pcie:onprem-l40s n1-t4:gce-t4-vm; do

@@ -8,19 +8,7 @@ bin=${1:-build/gpumigrate}
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=20
 
-median_ms() {
-	i=0
-	: >/tmp/gm-bench.$$
-	while [ $i -lt $runs ]; do
-		s=$(date +%s%N)
-		"$@" >/dev/null 2>&1
-		e=$(date +%s%N)
-		echo $(((e - s) / 1000)) >>/tmp/gm-bench.$$
-		i=$((i + 1))
-	done
-	sort -n /tmp/gm-bench.$$ | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'
-	rm -f /tmp/gm-bench.$$
-}
+. "$(dirname "$0")/lib.sh"
 
 printf '%-22s %12s %12s %8s\n' "topology" "gpumigrate" "lstopo" "ratio"
 for f in dgx-a100 hgx-h100 pcie-8gpu-rdma gce-vm; do

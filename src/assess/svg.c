@@ -143,7 +143,7 @@ void gm_svg_line(const struct gm_svg_line_chart *c, int width, int height, struc
 
 void gm_svg_bars(const struct gm_svg_bar_chart *c, int width, struct gm_buf *out)
 {
-	const double left = 230, right = 70, top = 34, bar_h = 22, gap = 10;
+	const double left = 110, right = 70, top = 34, bar_h = 22, gap = 10;
 	int height = (int)(top + (double)c->n_bars * (bar_h + gap) + 10);
 	double plot_w = width - left - right;
 	double vmax = c->reference > 0 ? c->reference : 0;
