@@ -30,6 +30,7 @@ run: build
 	$(BIN) inventory
 
 test: deps test-plain test-san
+	@/usr/bin/python3 scripts/test-summary $(BUILD) $(BUILD_SAN)
 
 test-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
