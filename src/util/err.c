@@ -46,7 +46,8 @@ void gm_err_clear(struct gm_err *err)
 	gm_buf_reset(&err->msg);
 }
 
-static void set_va(struct gm_err *err, enum gm_rc rc, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void set_va(struct gm_err *err, enum gm_rc rc,
+                                                         const char *fmt, va_list ap)
 {
 	err->rc = rc;
 	gm_buf_reset(&err->msg);

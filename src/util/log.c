@@ -25,7 +25,8 @@ void gm_log_set_color(bool on)
 	use_color = on;
 }
 
-static void emit(const char *tag, const char *color, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void emit(const char *tag, const char *color,
+                                                       const char *fmt, va_list ap)
 {
 	struct gm_buf line = GM_BUF_INIT;
 	gm_buf_adds(&line, "gpumigrate: ");

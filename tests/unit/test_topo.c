@@ -574,8 +574,8 @@ static void errors(void **state)
 	char *bad_path = NULL;
 	static const char *const bad[] = {
 	        "this is not xml\n",
-	        "<?xml version=\"1.0\"?>\n<topology version=\"2.0\">\n"
-	        "<object type=\"Bogus\" os_index=\"0\"/>\n</topology>\n",
+	        ("<?xml version=\"1.0\"?>\n<topology version=\"2.0\">\n"
+	         "<object type=\"Bogus\" os_index=\"0\"/>\n</topology>\n"),
 	        "",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
