@@ -3,12 +3,14 @@
  * error with file:line:col instead of a silently missing price. */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
 #include "assess/catalog.h"
+#include "assess/yamlread.h"
 #include "util/doc.h"
 #include "util/embed.h"
 #include "util/fs.h"
@@ -41,40 +43,18 @@ bool gm_precision_parse(const char *s, enum gm_precision *out)
 
 /* ---------------------------------------------------------------- parsing helpers */
 
-static enum gm_rc at_error(const struct gm_doc *doc, struct fy_node *n, struct gm_err *err,
-                           const char *what)
-{
-	struct gm_buf where = GM_BUF_INIT;
-	gm_doc_where(doc, n, &where);
-	gm_err_set(err, GM_ERR_PARSE, "%s: %s", gm_buf_cstr(&where), what);
-	gm_buf_release(&where);
-	return GM_ERR_PARSE;
-}
-
 /* A string member; required ones fail when absent or null. */
 static enum gm_rc get_str(const struct gm_doc *doc, struct fy_node *map, const char *key,
                           bool required, char **out, struct gm_err *err)
 {
 	const char *s = NULL;
 	enum gm_rc rc = gm_doc_get_str(doc, map, key, &s, err);
-	if (rc == GM_ERR_NOT_FOUND) {
-		if (!required)
-			return GM_OK;
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' is required", key);
-		at_error(doc, map, err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
+	if (rc == GM_ERR_NOT_FOUND)
+		return required ? gm_yr_fail(doc, map, err, "'%s' is required", key) : GM_OK;
 	if (rc != GM_OK)
 		return rc;
-	if (required && !*s) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' must not be empty", key);
-		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
+	if (required && !*s)
+		return gm_yr_fail(doc, gm_doc_get(map, key), err, "'%s' must not be empty", key);
 	free(*out);
 	*out = gm_xstrdup(s);
 	return GM_OK;
@@ -91,13 +71,8 @@ static enum gm_rc get_num(const struct gm_doc *doc, struct fy_node *map, const c
 		return GM_OK;
 	if (rc != GM_OK)
 		return rc;
-	if (v < 0) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' must not be negative", key);
-		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
+	if (v < 0)
+		return gm_yr_fail(doc, gm_doc_get(map, key), err, "'%s' must not be negative", key);
 	*out = GM_NUM(v);
 	return GM_OK;
 }
@@ -108,22 +83,13 @@ static enum gm_rc get_count(const struct gm_doc *doc, struct fy_node *map, const
 {
 	int64_t v = 0;
 	enum gm_rc rc = gm_doc_get_i64(doc, map, key, &v, err);
-	if (rc == GM_ERR_NOT_FOUND) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' is required", key);
-		at_error(doc, map, err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
+	if (rc == GM_ERR_NOT_FOUND)
+		return gm_yr_fail(doc, map, err, "'%s' is required", key);
 	if (rc != GM_OK)
 		return rc;
-	if (v < 1 || v > 1024) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' must be between 1 and 1024", key);
-		at_error(doc, gm_doc_get(map, key), err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
+	if (v < 1 || v > 1024)
+		return gm_yr_fail(doc, gm_doc_get(map, key), err, "'%s' must be between 1 and 1024",
+		                  key);
 	*out = (int)v;
 	return GM_OK;
 }
@@ -139,8 +105,8 @@ static enum gm_rc get_date(const struct gm_doc *doc, struct fy_node *map, char *
 		return rc;
 	long days = 0;
 	if (!parse_date(*out, &days))
-		return at_error(doc, gm_doc_get(map, "date"), err,
-		                "'date' must be a date written YYYY-MM-DD");
+		return gm_yr_fail(doc, gm_doc_get(map, "date"), err,
+		                  "'date' must be a date written YYYY-MM-DD");
 	return GM_OK;
 }
 
@@ -149,15 +115,10 @@ static enum gm_rc need_map(const struct gm_doc *doc, struct fy_node *n, const ch
 {
 	if (gm_doc_is_map(n))
 		return GM_OK;
-	struct gm_buf msg = GM_BUF_INIT;
-	gm_buf_addf(&msg, "%s must be a mapping", what);
-	at_error(doc, n, err, gm_buf_cstr(&msg));
-	gm_buf_release(&msg);
-	return GM_ERR_PARSE;
+	return gm_yr_fail(doc, n, err, "%s must be a mapping", what);
 }
 
-/* Root mapping with the expected schema; *list = root[list_key], a sequence (or a mapping
- * when want_map). */
+/* Root mapping with the expected schema and only the given keys. */
 static enum gm_rc check_root(const struct gm_doc *doc, const char *schema, const char *const *keys,
                              struct gm_err *err)
 {
@@ -170,35 +131,81 @@ static enum gm_rc check_root(const struct gm_doc *doc, const char *schema, const
 		return rc;
 	const char *s = NULL;
 	rc = gm_doc_get_str(doc, root, "schema", &s, err);
-	if (rc == GM_ERR_NOT_FOUND || (rc == GM_OK && strcmp(s, schema) != 0)) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'schema' must be '%s'", schema);
-		at_error(doc, rc == GM_OK ? gm_doc_get(root, "schema") : root, err,
-		         gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
+	if (rc == GM_ERR_NOT_FOUND || (rc == GM_OK && strcmp(s, schema) != 0))
+		return gm_yr_fail(doc, rc == GM_OK ? gm_doc_get(root, "schema") : root, err,
+		                  "'schema' must be '%s'", schema);
+	return rc;
+}
+
+/* root[key]: a list, or *out = NULL when absent or null. */
+static enum gm_rc get_seq(const struct gm_doc *doc, struct fy_node *map, const char *key,
+                          const char *what, struct fy_node **out, struct gm_err *err)
+{
+	struct fy_node *n = gm_doc_get(map, key);
+	*out = NULL;
+	if (gm_doc_is_null(n))
+		return GM_OK;
+	if (!gm_doc_is_seq(n))
+		return gm_yr_fail(doc, n, err, "'%s' must be %s", key, what);
+	*out = n;
+	return GM_OK;
+}
+
+static enum gm_rc parse_prec_map(const struct gm_doc *doc, struct fy_node *g, const char *key,
+                                 struct gm_num *out, struct gm_err *err);
+static enum gm_rc resolve_gpu(const struct gm_catalog *cat, const struct gm_doc *doc,
+                              struct fy_node *map, const struct gm_gpu_spec **out,
+                              struct gm_err *err);
+
+/* How an entry's field is read (in table order; the first failure is the error). */
+enum field_kind {
+	F_STR,     /* optional string (char *) */
+	F_REQ_STR, /* required non-empty string (char *) */
+	F_NUM,     /* optional non-negative number (struct gm_num) */
+	F_COUNT,   /* required count 1..1024 (int) */
+	F_PREC,    /* optional precision map (struct gm_num[GM_PREC_COUNT]) */
+	F_GPU,     /* required catalog GPU id (const struct gm_gpu_spec *) */
+	F_DATE,    /* required YYYY-MM-DD under "date" (char *) */
+};
+
+struct field {
+	const char *key;
+	enum field_kind kind;
+	size_t off; /* offset of the member in the entry struct */
+};
+
+#define FIELD(type, key, kind, member)            \
+	{                                         \
+		key, kind, offsetof(type, member) \
+	}
+
+/* Checks that n is a mapping (what names it) with only the allowed keys, then reads each
+ * field of the table into the struct at obj. */
+static enum gm_rc read_entry(const struct gm_catalog *cat, const struct gm_doc *doc,
+                             struct fy_node *n, const char *what, const char *const *keys,
+                             const struct field *fields, size_t n_fields, void *obj,
+                             struct gm_err *err)
+{
+	enum gm_rc rc = need_map(doc, n, what, err);
+	if (rc == GM_OK)
+		rc = gm_doc_check_keys(doc, n, keys, err);
+	for (size_t i = 0; rc == GM_OK && i < n_fields; i++) {
+		const struct field *f = &fields[i];
+		void *m = (char *)obj + f->off;
+		switch (f->kind) {
+		case F_STR: rc = get_str(doc, n, f->key, false, m, err); break;
+		case F_REQ_STR: rc = get_str(doc, n, f->key, true, m, err); break;
+		case F_NUM: rc = get_num(doc, n, f->key, m, err); break;
+		case F_COUNT: rc = get_count(doc, n, f->key, m, err); break;
+		case F_PREC: rc = parse_prec_map(doc, n, f->key, m, err); break;
+		case F_GPU: rc = resolve_gpu(cat, doc, n, m, err); break;
+		case F_DATE: rc = get_date(doc, n, m, err); break;
+		}
 	}
 	return rc;
 }
 
-static enum gm_rc get_seq(const struct gm_doc *doc, const char *key, struct fy_node **out,
-                          struct gm_err *err)
-{
-	struct fy_node *root = gm_doc_root(doc);
-	struct fy_node *n = gm_doc_get(root, key);
-	*out = NULL;
-	if (gm_doc_is_null(n))
-		return GM_OK;
-	if (!gm_doc_is_seq(n)) {
-		struct gm_buf what = GM_BUF_INIT;
-		gm_buf_addf(&what, "'%s' must be a list", key);
-		at_error(doc, n, err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
-		return GM_ERR_PARSE;
-	}
-	*out = n;
-	return GM_OK;
-}
+#define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------- GPUs */
 
@@ -227,12 +234,9 @@ static enum gm_rc parse_prec_map(const struct gm_doc *doc, struct fy_node *g, co
 		out[p] = GM_NUM_UNKNOWN;
 	if (gm_doc_is_null(m))
 		return GM_OK;
-	struct gm_buf what = GM_BUF_INIT;
-	gm_buf_addf(&what, "'%s'", key);
-	enum gm_rc rc = need_map(doc, m, gm_buf_cstr(&what), err);
-	gm_buf_release(&what);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, m, keys, err);
+	if (!gm_doc_is_map(m))
+		return gm_yr_fail(doc, m, err, "'%s' must be a mapping", key);
+	enum gm_rc rc = gm_doc_check_keys(doc, m, keys, err);
 	for (int p = 0; rc == GM_OK && p < GM_PREC_COUNT; p++)
 		rc = get_num(doc, m, prec_names[p], &out[p], err);
 	return rc;
@@ -258,57 +262,44 @@ static enum gm_rc parse_gpu(const struct gm_doc *doc, struct fy_node *n, struct 
 	                                   "source",
 	                                   "date",
 	                                   NULL};
-	enum gm_rc rc = need_map(doc, n, "a GPU entry", err);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, n, keys, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "id", true, &g->id, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "name", true, &g->name, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "architecture", false, &g->architecture, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "compute_capability", false, &g->compute_capability, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "memory_type", false, &g->memory_type, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "sm_count", &g->sm_count, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "memory_gib", &g->memory_gib, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "memory_bandwidth_gbs", &g->memory_bandwidth_gbs, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "tdp_w", &g->tdp_w, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "pcie_gen", &g->pcie_gen, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "nvlink_gbs", &g->nvlink_gbs, err);
-	if (rc == GM_OK)
-		rc = parse_prec_map(doc, n, "tflops", g->tflops, err);
-	if (rc == GM_OK)
-		rc = parse_prec_map(doc, n, "sparse", g->sparse, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "source", true, &g->source, err);
-	if (rc == GM_OK)
-		rc = get_date(doc, n, &g->date, err);
+#define G(key, kind, member) FIELD(struct gm_gpu_spec, key, kind, member)
+	static const struct field fields[] = {
+	        G("id", F_REQ_STR, id),
+	        G("name", F_REQ_STR, name),
+	        G("architecture", F_STR, architecture),
+	        G("compute_capability", F_STR, compute_capability),
+	        G("memory_type", F_STR, memory_type),
+	        G("sm_count", F_NUM, sm_count),
+	        G("memory_gib", F_NUM, memory_gib),
+	        G("memory_bandwidth_gbs", F_NUM, memory_bandwidth_gbs),
+	        G("tdp_w", F_NUM, tdp_w),
+	        G("pcie_gen", F_NUM, pcie_gen),
+	        G("nvlink_gbs", F_NUM, nvlink_gbs),
+	        G("tflops", F_PREC, tflops),
+	        G("sparse", F_PREC, sparse),
+	        G("source", F_REQ_STR, source),
+	        G("date", F_DATE, date),
+	};
+#undef G
+	enum gm_rc rc =
+	        read_entry(NULL, doc, n, "a GPU entry", keys, fields, N_FIELDS(fields), g, err);
 	if (rc != GM_OK)
 		return rc;
 	int ccmaj = 0, ccmin = 0;
 	if (g->compute_capability && !gm_catalog_parse_cc(g->compute_capability, &ccmaj, &ccmin))
-		return at_error(doc, gm_doc_get(n, "compute_capability"), err,
-		                "'compute_capability' must look like \"8.0\"");
-	struct fy_node *al = gm_doc_get(n, "aliases");
-	if (gm_doc_is_null(al))
-		return GM_OK;
-	if (!gm_doc_is_seq(al))
-		return at_error(doc, al, err, "'aliases' must be a list of strings");
+		return gm_yr_fail(doc, gm_doc_get(n, "compute_capability"), err,
+		                  "'compute_capability' must look like \"8.0\"");
+	struct fy_node *al = NULL;
+	rc = get_seq(doc, n, "aliases", "a list of strings", &al, err);
+	if (rc != GM_OK || !al)
+		return rc;
 	int na = gm_doc_seq_len(al);
 	g->aliases = gm_xcalloc(na ? (size_t)na : 1, sizeof(*g->aliases));
 	for (int i = 0; i < na; i++) {
 		const char *s = gm_doc_scalar(gm_doc_seq_at(al, i));
 		if (!s || !*s)
-			return at_error(doc, gm_doc_seq_at(al, i), err,
-			                "'aliases' must be a list of strings");
+			return gm_yr_fail(doc, gm_doc_seq_at(al, i), err,
+			                  "'aliases' must be a list of strings");
 		g->aliases[g->n_aliases++] = gm_xstrdup(s);
 	}
 	return GM_OK;
@@ -331,7 +322,7 @@ static enum gm_rc parse_gpus(struct gm_catalog *cat, const struct gm_doc *doc, s
 	struct fy_node *seq = NULL;
 	enum gm_rc rc = check_root(doc, GPUS_SCHEMA, keys, err);
 	if (rc == GM_OK)
-		rc = get_seq(doc, "gpus", &seq, err);
+		rc = get_seq(doc, gm_doc_root(doc), "gpus", "a list", &seq, err);
 	if (rc != GM_OK)
 		return rc;
 	int n = seq ? gm_doc_seq_len(seq) : 0;
@@ -350,14 +341,9 @@ static enum gm_rc parse_gpus(struct gm_catalog *cat, const struct gm_doc *doc, s
 			for (size_t k = 0; !clash && k < g->n_aliases; k++)
 				if (gpu_is(&cat->gpus[j], g->aliases[k]))
 					clash = g->aliases[k];
-			if (clash) {
-				struct gm_buf what = GM_BUF_INIT;
-				gm_buf_addf(&what, "'%s' already names GPU '%s'", clash,
-				            cat->gpus[j].id);
-				at_error(doc, gn, err, gm_buf_cstr(&what));
-				gm_buf_release(&what);
-				return GM_ERR_PARSE;
-			}
+			if (clash)
+				return gm_yr_fail(doc, gn, err, "'%s' already names GPU '%s'",
+				                  clash, cat->gpus[j].id);
 		}
 	}
 	return GM_OK;
@@ -395,15 +381,13 @@ static enum gm_rc resolve_gpu(const struct gm_catalog *cat, const struct gm_doc 
 		return rc;
 	*out = gm_catalog_find_gpu(cat, id);
 	if (!*out) {
-		struct gm_buf what = GM_BUF_INIT;
 		const char *near = gm_catalog_suggest_gpu(cat, id);
-		gm_buf_addf(&what, "unknown GPU '%s'", id);
 		if (near)
-			gm_buf_addf(&what, " (did you mean '%s'?)", near);
+			rc = gm_yr_fail(doc, gm_doc_get(map, "gpu"), err,
+			                "unknown GPU '%s' (did you mean '%s'?)", id, near);
 		else
-			gm_buf_adds(&what, " (it must be an id from gpus.yaml)");
-		rc = at_error(doc, gm_doc_get(map, "gpu"), err, gm_buf_cstr(&what));
-		gm_buf_release(&what);
+			rc = gm_yr_fail(doc, gm_doc_get(map, "gpu"), err,
+			                "unknown GPU '%s' (it must be an id from gpus.yaml)", id);
 	}
 	free(id);
 	return rc;
@@ -415,32 +399,27 @@ static enum gm_rc parse_price(const struct gm_doc *doc, struct fy_node *n, struc
 	static const char *const keys[] = {
 	        "region",   "on_demand_hour", "commit_1y_hour", "commit_3y_hour", "spot_hour",
 	        "currency", "components",     "source",         "date",           NULL};
-	enum gm_rc rc = need_map(doc, n, "a price entry", err);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, n, keys, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "region", true, &p->region, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "on_demand_hour", &p->on_demand_hour, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "commit_1y_hour", &p->commit_1y_hour, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "commit_3y_hour", &p->commit_3y_hour, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "spot_hour", &p->spot_hour, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "currency", false, &p->currency, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "source", true, &p->source, err);
-	if (rc == GM_OK)
-		rc = get_date(doc, n, &p->date, err);
+#define P(key, kind, member) FIELD(struct gm_price, key, kind, member)
+	static const struct field fields[] = {
+	        P("region", F_REQ_STR, region),
+	        P("on_demand_hour", F_NUM, on_demand_hour),
+	        P("commit_1y_hour", F_NUM, commit_1y_hour),
+	        P("commit_3y_hour", F_NUM, commit_3y_hour),
+	        P("spot_hour", F_NUM, spot_hour),
+	        P("currency", F_STR, currency),
+	        P("source", F_REQ_STR, source),
+	        P("date", F_DATE, date),
+	};
+#undef P
+	enum gm_rc rc =
+	        read_entry(NULL, doc, n, "a price entry", keys, fields, N_FIELDS(fields), p, err);
 	if (rc != GM_OK)
 		return rc;
 	if (!p->currency)
 		p->currency = gm_xstrdup("USD");
 	struct fy_node *c = gm_doc_get(n, "components");
 	if (!gm_doc_is_null(c) && !gm_doc_is_map(c))
-		return at_error(doc, c, err, "'components' must be a mapping");
+		return gm_yr_fail(doc, c, err, "'components' must be a mapping");
 	return GM_OK;
 }
 
@@ -451,41 +430,35 @@ static enum gm_rc parse_instance(const struct gm_catalog *cat, const struct gm_d
 	                                   "gpu_count", "vcpus",    "memory_gib", "interconnect",
 	                                   "prices",    NULL};
 	static const char *const links[] = {"nvswitch", "nvlink", "pcie", "none", NULL};
-	enum gm_rc rc = need_map(doc, n, "an instance entry", err);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, n, keys, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "id", true, &in->id, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "provider", true, &in->provider, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "name", false, &in->name, err);
-	if (rc == GM_OK)
-		rc = resolve_gpu(cat, doc, n, &in->gpu, err);
-	if (rc == GM_OK)
-		rc = get_count(doc, n, "gpu_count", &in->gpu_count, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "vcpus", &in->vcpus, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "memory_gib", &in->memory_gib, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "interconnect", true, &in->interconnect, err);
+#define I(key, kind, member) FIELD(struct gm_instance, key, kind, member)
+	static const struct field fields[] = {
+	        I("id", F_REQ_STR, id),
+	        I("provider", F_REQ_STR, provider),
+	        I("name", F_STR, name),
+	        I("gpu", F_GPU, gpu),
+	        I("gpu_count", F_COUNT, gpu_count),
+	        I("vcpus", F_NUM, vcpus),
+	        I("memory_gib", F_NUM, memory_gib),
+	        I("interconnect", F_REQ_STR, interconnect),
+	};
+#undef I
+	enum gm_rc rc = read_entry(cat, doc, n, "an instance entry", keys, fields, N_FIELDS(fields),
+	                           in, err);
 	if (rc != GM_OK)
 		return rc;
 	bool ok = false;
 	for (const char *const *l = links; *l; l++)
 		ok = ok || strcmp(*l, in->interconnect) == 0;
 	if (!ok)
-		return at_error(doc, gm_doc_get(n, "interconnect"), err,
-		                "'interconnect' must be nvswitch, nvlink, pcie or none");
+		return gm_yr_fail(doc, gm_doc_get(n, "interconnect"), err,
+		                  "'interconnect' must be nvswitch, nvlink, pcie or none");
 	if (!strchr(in->id, ':'))
-		return at_error(doc, gm_doc_get(n, "id"), err,
-		                "'id' must be '<provider>:<machine type>'");
-	struct fy_node *ps = gm_doc_get(n, "prices");
-	if (gm_doc_is_null(ps))
-		return GM_OK;
-	if (!gm_doc_is_seq(ps))
-		return at_error(doc, ps, err, "'prices' must be a list");
+		return gm_yr_fail(doc, gm_doc_get(n, "id"), err,
+		                  "'id' must be '<provider>:<machine type>'");
+	struct fy_node *ps = NULL;
+	rc = get_seq(doc, n, "prices", "a list", &ps, err);
+	if (rc != GM_OK || !ps)
+		return rc;
 	int np = gm_doc_seq_len(ps);
 	in->prices = gm_xcalloc(np ? (size_t)np : 1, sizeof(*in->prices));
 	for (int i = 0; i < np; i++) {
@@ -502,7 +475,7 @@ static enum gm_rc parse_cloud(struct gm_catalog *cat, const struct gm_doc *doc, 
 	struct fy_node *seq = NULL;
 	enum gm_rc rc = check_root(doc, CLOUD_SCHEMA, keys, err);
 	if (rc == GM_OK)
-		rc = get_seq(doc, "instances", &seq, err);
+		rc = get_seq(doc, gm_doc_root(doc), "instances", "a list", &seq, err);
 	if (rc != GM_OK)
 		return rc;
 	int n = seq ? gm_doc_seq_len(seq) : 0;
@@ -514,13 +487,9 @@ static enum gm_rc parse_cloud(struct gm_catalog *cat, const struct gm_doc *doc, 
 		if (rc != GM_OK)
 			return rc;
 		for (size_t j = 0; j + 1 < cat->n_instances; j++) {
-			if (strcasecmp(cat->instances[j].id, inst->id) == 0) {
-				struct gm_buf what = GM_BUF_INIT;
-				gm_buf_addf(&what, "instance '%s' is listed twice", inst->id);
-				at_error(doc, in, err, gm_buf_cstr(&what));
-				gm_buf_release(&what);
-				return GM_ERR_PARSE;
-			}
+			if (strcasecmp(cat->instances[j].id, inst->id) == 0)
+				return gm_yr_fail(doc, in, err, "instance '%s' is listed twice",
+				                  inst->id);
 		}
 	}
 	return GM_OK;
@@ -552,28 +521,22 @@ static enum gm_rc parse_cost(const struct gm_doc *doc, struct fy_node *n, struct
 	static const char *const keys[] = {"value",     "unit", "kind", "source",
 	                                   "rationale", "date", NULL};
 	static const char *const kinds[] = {"published", "derived", "assumption", NULL};
-	enum gm_rc rc = need_map(doc, n, "a cost default", err);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, n, keys, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "value", &c->value, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "unit", true, &c->unit, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "kind", false, &c->kind, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "source", true, &c->source, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "rationale", false, &c->rationale, err);
-	if (rc == GM_OK)
-		rc = get_date(doc, n, &c->date, err);
+#define C(key, kind, member) FIELD(struct gm_cost_default, key, kind, member)
+	static const struct field fields[] = {
+	        C("value", F_NUM, value),         C("unit", F_REQ_STR, unit),
+	        C("kind", F_STR, kind),           C("source", F_REQ_STR, source),
+	        C("rationale", F_STR, rationale), C("date", F_DATE, date),
+	};
+#undef C
+	enum gm_rc rc =
+	        read_entry(NULL, doc, n, "a cost default", keys, fields, N_FIELDS(fields), c, err);
 	if (rc != GM_OK || !c->kind)
 		return rc;
 	for (const char *const *k = kinds; *k; k++)
 		if (strcmp(*k, c->kind) == 0)
 			return GM_OK;
-	return at_error(doc, gm_doc_get(n, "kind"), err,
-	                "'kind' must be published, derived or assumption");
+	return gm_yr_fail(doc, gm_doc_get(n, "kind"), err,
+	                  "'kind' must be published, derived or assumption");
 }
 
 static enum gm_rc parse_server(const struct gm_catalog *cat, const struct gm_doc *doc,
@@ -581,23 +544,19 @@ static enum gm_rc parse_server(const struct gm_catalog *cat, const struct gm_doc
 {
 	static const char *const keys[] = {"id",        "description", "gpu",  "gpu_count",
 	                                   "capex_usd", "source",      "date", NULL};
-	enum gm_rc rc = need_map(doc, n, "a server entry", err);
-	if (rc == GM_OK)
-		rc = gm_doc_check_keys(doc, n, keys, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "id", true, &s->id, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "description", false, &s->description, err);
-	if (rc == GM_OK)
-		rc = resolve_gpu(cat, doc, n, &s->gpu, err);
-	if (rc == GM_OK)
-		rc = get_count(doc, n, "gpu_count", &s->gpu_count, err);
-	if (rc == GM_OK)
-		rc = get_num(doc, n, "capex_usd", &s->capex_usd, err);
-	if (rc == GM_OK)
-		rc = get_str(doc, n, "source", true, &s->source, err);
-	if (rc == GM_OK)
-		rc = get_date(doc, n, &s->date, err);
+#define S(key, kind, member) FIELD(struct gm_server_price, key, kind, member)
+	static const struct field fields[] = {
+	        S("id", F_REQ_STR, id),
+	        S("description", F_STR, description),
+	        S("gpu", F_GPU, gpu),
+	        S("gpu_count", F_COUNT, gpu_count),
+	        S("capex_usd", F_NUM, capex_usd),
+	        S("source", F_REQ_STR, source),
+	        S("date", F_DATE, date),
+	};
+#undef S
+	enum gm_rc rc =
+	        read_entry(cat, doc, n, "a server entry", keys, fields, N_FIELDS(fields), s, err);
 	return rc;
 }
 
@@ -619,15 +578,15 @@ static enum gm_rc parse_onprem(struct gm_catalog *cat, const struct gm_doc *doc,
 			struct gm_cost_default *c = &cat->costs[cat->n_costs++];
 			const char *key = gm_doc_map_key_at(costs, i);
 			if (!key || !*key)
-				return at_error(doc, gm_doc_map_value_at(costs, i), err,
-				                "cost_defaults keys must be names");
+				return gm_yr_fail(doc, gm_doc_map_value_at(costs, i), err,
+				                  "cost_defaults keys must be names");
 			c->key = gm_xstrdup(key);
 			rc = parse_cost(doc, gm_doc_map_value_at(costs, i), c, err);
 			if (rc != GM_OK)
 				return rc;
 		}
 	}
-	rc = get_seq(doc, "servers", &seq, err);
+	rc = get_seq(doc, root, "servers", "a list", &seq, err);
 	if (rc != GM_OK)
 		return rc;
 	int n = seq ? gm_doc_seq_len(seq) : 0;

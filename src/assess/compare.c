@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "assess/compare.h"
+#include "assess/yamlread.h"
 #include "hw/inventory.h"
 #include "util/doc.h"
 #include "util/fs.h"
@@ -278,11 +279,7 @@ struct bench {
 static enum gm_rc bench_error(const struct gm_doc *doc, struct fy_node *n, const char *what,
                               struct gm_err *err)
 {
-	struct gm_buf where = GM_BUF_INIT;
-	gm_doc_where(doc, n, &where);
-	gm_err_set(err, GM_ERR_PARSE, "%s: %s", gm_buf_cstr(&where), what);
-	gm_buf_release(&where);
-	return GM_ERR_PARSE;
+	return gm_yr_fail(doc, n, err, "%s", what);
 }
 
 static enum gm_rc bench_num(const struct gm_doc *doc, struct fy_node *map, const char *key,

@@ -9,6 +9,7 @@
 #include <libfyaml.h>
 
 #include "assess/plan.h"
+#include "assess/yamlread.h"
 #include "hw/inventory.h"
 #include "util/doc.h"
 #include "util/fs.h"
@@ -101,6 +102,23 @@ static const struct unit *find_unit(const struct unit *units, const char *name)
 	return NULL;
 }
 
+/* s as a number with one of units (a unit required when need_unit; zero refused when
+ * nonzero), scaled by the unit's multiplier. */
+static bool parse_scaled(const char *s, const struct unit *units, bool need_unit, bool nonzero,
+                         double *out)
+{
+	uint64_t mant;
+	int frac;
+	const char *unit;
+	if (!split_number(s, &mant, &frac, &unit) || (need_unit && !*unit))
+		return false;
+	const struct unit *u = find_unit(units, unit);
+	if (!u || (nonzero && mant == 0))
+		return false;
+	*out = (double)mant * u->mult / pow10i(frac);
+	return true;
+}
+
 bool gm_parse_size(const char *s, uint64_t *bytes)
 {
 	static const struct unit units[] = {
@@ -145,16 +163,7 @@ bool gm_parse_params(const char *s, double *count)
 	static const struct unit units[] = {
 	        {"", 1}, {"K", 1e3}, {"M", 1e6}, {"B", 1e9}, {"T", 1e12}, {NULL, 0},
 	};
-	uint64_t mant;
-	int frac;
-	const char *unit;
-	if (!split_number(s, &mant, &frac, &unit))
-		return false;
-	const struct unit *u = find_unit(units, unit);
-	if (!u || mant == 0)
-		return false;
-	*count = (double)mant * u->mult / pow10i(frac);
-	return true;
+	return parse_scaled(s, units, false, true, count);
 }
 
 bool gm_parse_rate(const char *s, double *bps)
@@ -170,16 +179,7 @@ bool gm_parse_rate(const char *s, double *bps)
 	        {"GB/s", 8e9},        {"TB/s", 8e12},          {"KiB/s", 8192.0},
 	        {"MiB/s", 8388608.0}, {"GiB/s", 8589934592.0}, {NULL, 0},
 	};
-	uint64_t mant;
-	int frac;
-	const char *unit;
-	if (!split_number(s, &mant, &frac, &unit) || !*unit)
-		return false;
-	const struct unit *u = find_unit(units, unit);
-	if (!u || mant == 0)
-		return false;
-	*bps = (double)mant * u->mult / pow10i(frac);
-	return true;
+	return parse_scaled(s, units, true, true, bps);
 }
 
 bool gm_parse_duration_ms(const char *s, double *ms)
@@ -187,33 +187,16 @@ bool gm_parse_duration_ms(const char *s, double *ms)
 	static const struct unit units[] = {
 	        {"us", 1e-3}, {"ms", 1}, {"s", 1e3}, {"min", 6e4}, {NULL, 0},
 	};
-	uint64_t mant;
-	int frac;
-	const char *unit;
-	if (!split_number(s, &mant, &frac, &unit) || !*unit)
-		return false;
-	const struct unit *u = find_unit(units, unit);
-	if (!u)
-		return false;
-	*ms = (double)mant * u->mult / pow10i(frac);
-	return true;
+	return parse_scaled(s, units, true, false, ms);
 }
 
 /* ---- values with provenance ---- */
-
-static char *vformat(const char *fmt, va_list ap)
-{
-	struct gm_buf b = GM_BUF_INIT;
-	gm_buf_vaddf(&b, fmt, ap);
-	return gm_buf_detach(&b);
-}
 
 void gm_plan_num_set(struct gm_plan_num *n, double v, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(n->src);
-	n->src = vformat(fmt, ap);
+	gm_yr_vreplace(&n->src, fmt, ap);
 	va_end(ap);
 	n->set = true;
 	n->v = v;
@@ -223,8 +206,7 @@ void gm_plan_str_set(struct gm_plan_str *s, const char *v, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(s->src);
-	s->src = vformat(fmt, ap);
+	gm_yr_vreplace(&s->src, fmt, ap);
 	va_end(ap);
 	free(s->v);
 	s->v = gm_xstrdup(v);
@@ -365,15 +347,11 @@ static enum gm_rc fail_at(struct parser *p, struct fy_node *n, const char *fmt, 
 
 static enum gm_rc fail_at(struct parser *p, struct fy_node *n, const char *fmt, ...)
 {
-	struct gm_buf w = GM_BUF_INIT;
-	gm_doc_where(&p->doc, n, &w);
-	gm_err_set(p->err, GM_ERR_PARSE, "%s: ", gm_buf_cstr(&w));
 	va_list ap;
 	va_start(ap, fmt);
-	gm_buf_vaddf(&p->err->msg, fmt, ap);
+	enum gm_rc rc = gm_yr_vfail(&p->doc, n, p->err, fmt, ap);
 	va_end(ap);
-	gm_buf_release(&w);
-	return GM_ERR_PARSE;
+	return rc;
 }
 
 /* The node of map[key], or NULL when absent or null. */

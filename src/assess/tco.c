@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "assess/tco.h"
+#include "assess/yamlread.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -127,43 +128,37 @@ void gm_tco_inputs_release(struct gm_tco_inputs *in)
 	gm_tco_inputs_init(in);
 }
 
-static char *vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void vset(struct gm_tco_inputs *in,
+                                                       enum gm_tco_key key, double v, bool missing,
+                                                       const char *fmt, va_list ap)
 {
-	struct gm_buf b = GM_BUF_INIT;
-	gm_buf_vaddf(&b, fmt, ap);
-	return gm_buf_detach(&b);
+	gm_yr_vreplace(&in->in[key].src, fmt, ap);
+	in->in[key].set = true;
+	in->in[key].missing = missing;
+	in->in[key].v = v;
 }
 
 void gm_tco_set(struct gm_tco_inputs *in, enum gm_tco_key key, double v, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(in->in[key].src);
-	in->in[key].src = vformat(fmt, ap);
+	vset(in, key, v, false, fmt, ap);
 	va_end(ap);
-	in->in[key].set = true;
-	in->in[key].missing = false;
-	in->in[key].v = v;
 }
 
 void gm_tco_set_missing(struct gm_tco_inputs *in, enum gm_tco_key key, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(in->in[key].src);
-	in->in[key].src = vformat(fmt, ap);
+	vset(in, key, 0, true, fmt, ap);
 	va_end(ap);
-	in->in[key].set = true;
-	in->in[key].missing = true;
-	in->in[key].v = 0;
 }
 
 void gm_tco_set_commitment(struct gm_tco_inputs *in, enum gm_tco_commitment c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(in->commitment_src);
-	in->commitment_src = vformat(fmt, ap);
+	gm_yr_vreplace(&in->commitment_src, fmt, ap);
 	va_end(ap);
 	in->commitment = c;
 }
@@ -172,8 +167,7 @@ void gm_tco_set_label(char **label, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	free(*label);
-	*label = vformat(fmt, ap);
+	gm_yr_vreplace(label, fmt, ap);
 	va_end(ap);
 }
 
