@@ -94,22 +94,28 @@ static bool matches(const char *const *globs, const char *id)
 	return false;
 }
 
+/* Replaces the text of b with the formatted one. */
+__attribute__((format(printf, 2, 0))) static void vreplace(struct gm_buf *b, const char *fmt,
+                                                           va_list ap)
+{
+	gm_buf_reset(b);
+	gm_buf_vaddf(b, fmt, ap);
+}
+
 void gm_check_set(struct gm_check_result *r, enum gm_check_status s, const char *fmt, ...)
 {
 	va_list ap;
 	r->status = s;
-	gm_buf_reset(&r->evidence);
 	va_start(ap, fmt);
-	gm_buf_vaddf(&r->evidence, fmt, ap);
+	vreplace(&r->evidence, fmt, ap);
 	va_end(ap);
 }
 
 void gm_check_hint(struct gm_check_result *r, const char *fmt, ...)
 {
 	va_list ap;
-	gm_buf_reset(&r->hint);
 	va_start(ap, fmt);
-	gm_buf_vaddf(&r->hint, fmt, ap);
+	vreplace(&r->hint, fmt, ap);
 	va_end(ap);
 }
 
@@ -117,9 +123,8 @@ void gm_check_skip(struct gm_check_result *r, const char *fmt, ...)
 {
 	va_list ap;
 	r->status = GM_CHECK_SKIP;
-	gm_buf_reset(&r->skip_reason);
 	va_start(ap, fmt);
-	gm_buf_vaddf(&r->skip_reason, fmt, ap);
+	vreplace(&r->skip_reason, fmt, ap);
 	va_end(ap);
 }
 

@@ -11,11 +11,62 @@
 
 #define RETIRED_PAGES_RMA 60
 
+/* GPUs named in evidence ("GPU 0 (0000:3b:00.0), GPU 1 (…)") and their indexes for commands
+ * ("0,1", as nvidia-smi -i takes them). */
+struct gpu_list {
+	struct gm_buf text;
+	struct gm_buf idx;
+	size_t n;
+};
+#define GPU_LIST_INIT                       \
+	{                                   \
+		GM_BUF_INIT, GM_BUF_INIT, 0 \
+	}
+
+/* Adds g to l, its label preceded by before ("" or e.g. "3 on "). */
+static void gpu_list_add(struct gpu_list *l, const char *before, const struct gm_gpu *g)
+{
+	gm_buf_addf(&l->text, "%s%s", l->n ? ", " : "", before);
+	gm_check_gpu_label(g, &l->text);
+	gm_buf_addf(&l->idx, "%s%u", l->n ? "," : "", g->index);
+	l->n++;
+}
+
+static void gpu_list_release(struct gpu_list *l)
+{
+	gm_buf_release(&l->text);
+	gm_buf_release(&l->idx);
+}
+
+static const char *plural(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/* Counts a GPU whose facts for a rule were read (ok) in *known; else keeps why f was not. */
+static bool reported(bool ok, const struct gm_fact *f, size_t *known, const char **why)
+{
+	if (!ok) {
+		*why = f->why;
+		return false;
+	}
+	(*known)++;
+	return true;
+}
+
+/* Why there are no GPUs to look at (gm_check_have_gpus false). */
+static const char *no_gpus_why(const struct gm_nvidia *nv)
+{
+	return gm_fact_ok(&nv->nvml) ? "NVML sees no GPU"
+	       : nv->nvml.why        ? nv->nvml.why
+	                             : "NVML not collected";
+}
+
 static void row_remap(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
-	struct gm_buf failed = GM_BUF_INIT, pending = GM_BUF_INIT, idx = GM_BUF_INIT;
-	size_t known = 0, n_failed = 0, n_pending = 0;
+	struct gpu_list failed = GPU_LIST_INIT, pending = GPU_LIST_INIT;
+	size_t known = 0;
 	int64_t rows = 0;
 	const char *why = NULL;
 	if (gm_check_need_nvml(ctx, r))
@@ -24,57 +75,48 @@ static void row_remap(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 		const struct gm_gpu *g = &nv->gpus[i];
 		bool kf = gm_fact_ok(&g->remapped_rows_failed.f);
 		bool kp = gm_fact_ok(&g->remapped_rows_pending.f);
-		if (!kf && !kp) {
-			why = g->remapped_rows_pending.f.why;
+		if (!reported(kf || kp, &g->remapped_rows_pending.f, &known, &why))
 			continue;
-		}
-		known++;
 		if (gm_fact_ok(&g->remapped_rows_uncorrectable.f))
 			rows += g->remapped_rows_uncorrectable.v;
-		if (kf && g->remapped_rows_failed.v) {
-			gm_buf_adds(&failed, n_failed++ ? ", " : "");
-			gm_check_gpu_label(g, &failed);
-		} else if (kp && g->remapped_rows_pending.v) {
-			gm_buf_adds(&pending, n_pending ? ", " : "");
-			gm_check_gpu_label(g, &pending);
-			gm_buf_addf(&idx, "%s%u", n_pending ? "," : "", g->index);
-			n_pending++;
-		}
+		if (kf && g->remapped_rows_failed.v)
+			gpu_list_add(&failed, "", g);
+		else if (kp && g->remapped_rows_pending.v)
+			gpu_list_add(&pending, "", g);
 	}
 	if (!known) {
 		gm_check_skip(r,
 		              "row remapping not reported (%s); pre-Ampere GPUs retire pages "
 		              "instead",
 		              why ? why : "unknown");
-	} else if (n_failed) {
+	} else if (failed.n) {
 		gm_check_set(r, GM_CHECK_FAIL, "row remapping failed on %s%s%s",
-		             gm_buf_cstr(&failed), n_pending ? "; pending on " : "",
-		             gm_buf_cstr(&pending));
+		             gm_buf_cstr(&failed.text), pending.n ? "; pending on " : "",
+		             gm_buf_cstr(&pending.text));
 		gm_check_hint(r, "drain the node: the GPU has run out of spare rows and needs "
 		                 "service (RMA); run dcgmi diag -r 3 for the support case");
-	} else if (n_pending) {
+	} else if (pending.n) {
 		gm_check_set(r, GM_CHECK_WARN,
 		             "row remap pending on %s: takes effect at the next GPU "
 		             "reset",
-		             gm_buf_cstr(&pending));
+		             gm_buf_cstr(&pending.text));
 		gm_check_hint(r, "drain the GPU and reset it: sudo nvidia-smi -r -i %s",
-		              gm_buf_cstr(&idx));
+		              gm_buf_cstr(&pending.idx));
 	} else {
 		gm_check_set(r, GM_CHECK_PASS,
 		             "no pending or failed row remaps on %zu GPU%s (%" PRId64
 		             " rows remapped for uncorrectable errors)",
-		             known, known == 1 ? "" : "s", rows);
+		             known, plural(known), rows);
 	}
-	gm_buf_release(&failed);
-	gm_buf_release(&pending);
-	gm_buf_release(&idx);
+	gpu_list_release(&failed);
+	gpu_list_release(&pending);
 }
 
 static void retired_pages(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
-	struct gm_buf many = GM_BUF_INIT, pending = GM_BUF_INIT;
-	size_t known = 0, n_many = 0, n_pending = 0;
+	struct gpu_list many = GPU_LIST_INIT, pending = GPU_LIST_INIT;
+	size_t known = 0;
 	const char *why = NULL;
 	if (gm_check_need_nvml(ctx, r))
 		return;
@@ -83,53 +125,48 @@ static void retired_pages(const struct gm_check_ctx *ctx, struct gm_check_result
 		bool kp = gm_fact_ok(&g->retired_pages_pending.f);
 		bool ks =
 		        gm_fact_ok(&g->retired_pages_sbe.f) && gm_fact_ok(&g->retired_pages_dbe.f);
-		if (!kp && !ks) {
-			why = g->retired_pages_pending.f.why;
+		if (!reported(kp || ks, &g->retired_pages_pending.f, &known, &why))
 			continue;
-		}
-		known++;
 		int64_t total = ks ? g->retired_pages_sbe.v + g->retired_pages_dbe.v : 0;
 		if (total >= RETIRED_PAGES_RMA) {
-			gm_buf_addf(&many, "%s%" PRId64 " pages on ", n_many++ ? ", " : "", total);
-			gm_check_gpu_label(g, &many);
+			char before[40];
+			snprintf(before, sizeof(before), "%" PRId64 " pages on ", total);
+			gpu_list_add(&many, before, g);
 		}
-		if (kp && g->retired_pages_pending.v) {
-			gm_buf_adds(&pending, n_pending++ ? ", " : "");
-			gm_check_gpu_label(g, &pending);
-		}
+		if (kp && g->retired_pages_pending.v)
+			gpu_list_add(&pending, "", g);
 	}
 	if (!known) {
 		gm_check_skip(r,
 		              "page retirement not reported (%s); Ampere and later remap rows "
 		              "instead",
 		              why ? why : "unknown");
-	} else if (n_many) {
+	} else if (many.n) {
 		gm_check_set(r, GM_CHECK_FAIL, "retired %s (NVIDIA's RMA guideline: %d)",
-		             gm_buf_cstr(&many), RETIRED_PAGES_RMA);
+		             gm_buf_cstr(&many.text), RETIRED_PAGES_RMA);
 		gm_check_hint(r, "drain the node and RMA the GPU; run dcgmi diag -r 3 for the "
 		                 "support case");
-	} else if (n_pending) {
+	} else if (pending.n) {
 		gm_check_set(r, GM_CHECK_WARN,
 		             "page retirement pending on %s: takes effect when the "
 		             "driver reloads",
-		             gm_buf_cstr(&pending));
+		             gm_buf_cstr(&pending.text));
 		gm_check_hint(
 		        r, "drain the node and reboot (or reload the driver: sudo rmmod "
 		           "nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia)");
 	} else {
 		gm_check_set(r, GM_CHECK_PASS, "no pending page retirements on %zu GPU%s", known,
-		             known == 1 ? "" : "s");
+		             plural(known));
 	}
-	gm_buf_release(&many);
-	gm_buf_release(&pending);
+	gpu_list_release(&many);
+	gpu_list_release(&pending);
 }
 
 static void ecc(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
-	struct gm_buf errs = GM_BUF_INIT, off = GM_BUF_INIT, idx = GM_BUF_INIT,
-	              offidx = GM_BUF_INIT;
-	size_t known = 0, n_errs = 0, n_off = 0;
+	struct gpu_list errs = GPU_LIST_INIT, off = GPU_LIST_INIT;
+	size_t known = 0;
 	const char *why = NULL;
 	if (gm_check_need_nvml(ctx, r))
 		return;
@@ -137,47 +174,38 @@ static void ecc(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 		const struct gm_gpu *g = &nv->gpus[i];
 		bool ke = gm_fact_ok(&g->ecc_enabled.f);
 		bool ku = gm_fact_ok(&g->ecc_uncorrected_volatile.f);
-		if (!ke && !ku) {
-			why = g->ecc_enabled.f.why;
+		if (!reported(ke || ku, &g->ecc_enabled.f, &known, &why))
 			continue;
-		}
-		known++;
 		if (ku && g->ecc_uncorrected_volatile.v > 0) {
-			gm_buf_addf(&errs, "%s%" PRId64 " on ", n_errs ? ", " : "",
-			            g->ecc_uncorrected_volatile.v);
-			gm_check_gpu_label(g, &errs);
-			gm_buf_addf(&idx, "%s%u", n_errs ? "," : "", g->index);
-			n_errs++;
+			char before[40];
+			snprintf(before, sizeof(before), "%" PRId64 " on ",
+			         g->ecc_uncorrected_volatile.v);
+			gpu_list_add(&errs, before, g);
 		}
-		if (ke && !g->ecc_enabled.v) {
-			gm_buf_adds(&off, n_off ? ", " : "");
-			gm_check_gpu_label(g, &off);
-			gm_buf_addf(&offidx, "%s%u", n_off ? "," : "", g->index);
-			n_off++;
-		}
+		if (ke && !g->ecc_enabled.v)
+			gpu_list_add(&off, "", g);
 	}
 	if (!known) {
 		gm_check_skip(r, "ECC not reported (%s): these GPUs have no ECC memory",
 		              why ? why : "unknown");
-	} else if (n_errs) {
+	} else if (errs.n) {
 		gm_check_set(r, GM_CHECK_FAIL, "uncorrected ECC errors since the driver loaded: %s",
-		             gm_buf_cstr(&errs));
+		             gm_buf_cstr(&errs.text));
 		gm_check_hint(r,
 		              "drain the node and reset the GPU (sudo nvidia-smi -r -i %s); RMA if "
 		              "errors return",
-		              gm_buf_cstr(&idx));
-	} else if (n_off) {
+		              gm_buf_cstr(&errs.idx));
+	} else if (off.n) {
 		gm_check_set(r, GM_CHECK_WARN, "ECC off on %s: memory errors go undetected",
-		             gm_buf_cstr(&off));
-		gm_check_hint(r, "sudo nvidia-smi -i %s -e 1 && sudo reboot", gm_buf_cstr(&offidx));
+		             gm_buf_cstr(&off.text));
+		gm_check_hint(r, "sudo nvidia-smi -i %s -e 1 && sudo reboot",
+		              gm_buf_cstr(&off.idx));
 	} else {
 		gm_check_set(r, GM_CHECK_PASS, "ECC on, no uncorrected errors on %zu GPU%s", known,
-		             known == 1 ? "" : "s");
+		             plural(known));
 	}
-	gm_buf_release(&errs);
-	gm_buf_release(&off);
-	gm_buf_release(&idx);
-	gm_buf_release(&offidx);
+	gpu_list_release(&errs);
+	gpu_list_release(&off);
 }
 
 /* The GPU whose bus address the driver printed ("0000:3b:00", or "3b:00" from old drivers). */
@@ -292,10 +320,10 @@ static void gpu_count(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 	const char *src = nvml ? "" : " on the PCI bus (NVML unavailable)";
 	if ((int64_t)have >= ctx->req.gpus) {
 		gm_check_set(r, GM_CHECK_PASS, "%zu GPU%s%s, %" PRId64 " required", have,
-		             have == 1 ? "" : "s", src, ctx->req.gpus);
+		             plural(have), src, ctx->req.gpus);
 	} else {
 		gm_check_set(r, GM_CHECK_FAIL, "%zu GPU%s%s, %" PRId64 " required", have,
-		             have == 1 ? "" : "s", src, ctx->req.gpus);
+		             plural(have), src, ctx->req.gpus);
 		gm_check_hint(r,
 		              "lspci -nn | grep -i nvidia lists what the bus sees; reseat or add "
 		              "GPUs, or place the workload on a bigger host");
@@ -314,8 +342,8 @@ static bool contains_nocase(const char *hay, const char *needle)
 static void gpu_model(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
-	struct gm_buf bad = GM_BUF_INIT;
-	size_t ok = 0, n_bad = 0;
+	struct gpu_list bad = GPU_LIST_INIT;
+	size_t ok = 0;
 	const char *name = NULL;
 	if (!ctx->req.gpu_model) {
 		gm_check_skip(r, "no GPU model required (--require-gpu-model NAME)");
@@ -323,10 +351,7 @@ static void gpu_model(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 	}
 	if (!gm_check_have_gpus(ctx->inv)) {
 		gm_check_set(r, GM_CHECK_FAIL, "'%s' required; no GPU names: %s",
-		             ctx->req.gpu_model,
-		             gm_fact_ok(&nv->nvml) ? "NVML sees no GPU"
-		             : nv->nvml.why        ? nv->nvml.why
-		                                   : "NVML not collected");
+		             ctx->req.gpu_model, no_gpus_why(nv));
 		gm_check_driver_install_hint(ctx->inv, 0, &r->hint);
 		return;
 	}
@@ -338,13 +363,12 @@ static void gpu_model(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 			name = g->name.v;
 			continue;
 		}
-		gm_buf_adds(&bad, n_bad++ ? ", " : "");
-		gm_check_gpu_label(g, &bad);
-		gm_buf_addf(&bad, " is '%s'",
+		gpu_list_add(&bad, "", g);
+		gm_buf_addf(&bad.text, " is '%s'",
 		            gm_fact_ok(&g->name.f) && g->name.v ? g->name.v : "?");
 	}
-	if (n_bad) {
-		gm_check_set(r, GM_CHECK_FAIL, "%s; '%s' required", gm_buf_cstr(&bad),
+	if (bad.n) {
+		gm_check_set(r, GM_CHECK_FAIL, "%s; '%s' required", gm_buf_cstr(&bad.text),
 		             ctx->req.gpu_model);
 		gm_check_hint(r,
 		              "run the workload on hosts with %s GPUs, or change the plan's "
@@ -353,15 +377,15 @@ static void gpu_model(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 	} else {
 		gm_check_set(r, GM_CHECK_PASS, "%zu x %s match '%s'", ok, name, ctx->req.gpu_model);
 	}
-	gm_buf_release(&bad);
+	gpu_list_release(&bad);
 }
 
 static void gpu_memory(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
 	const double gib = 1024.0 * 1024.0 * 1024.0;
-	struct gm_buf bad = GM_BUF_INIT;
-	size_t ok = 0, n_bad = 0;
+	struct gpu_list bad = GPU_LIST_INIT;
+	size_t ok = 0;
 	int64_t least = -1;
 	if (ctx->req.gpu_memory_bytes <= 0) {
 		gm_check_skip(r, "no GPU memory required (--require-gpu-memory GIB)");
@@ -369,10 +393,7 @@ static void gpu_memory(const struct gm_check_ctx *ctx, struct gm_check_result *r
 	}
 	if (!gm_check_have_gpus(ctx->inv)) {
 		gm_check_set(r, GM_CHECK_FAIL, "%.0f GiB per GPU required; no GPU data: %s",
-		             (double)ctx->req.gpu_memory_bytes / gib,
-		             gm_fact_ok(&nv->nvml) ? "NVML sees no GPU"
-		             : nv->nvml.why        ? nv->nvml.why
-		                                   : "NVML not collected");
+		             (double)ctx->req.gpu_memory_bytes / gib, no_gpus_why(nv));
 		gm_check_driver_install_hint(ctx->inv, 0, &r->hint);
 		return;
 	}
@@ -385,25 +406,23 @@ static void gpu_memory(const struct gm_check_ctx *ctx, struct gm_check_result *r
 				least = m->v;
 			continue;
 		}
-		gm_buf_adds(&bad, n_bad++ ? ", " : "");
-		gm_check_gpu_label(g, &bad);
+		gpu_list_add(&bad, "", g);
 		if (gm_fact_ok(&m->f))
-			gm_buf_addf(&bad, " has %.1f GiB", (double)m->v / gib);
+			gm_buf_addf(&bad.text, " has %.1f GiB", (double)m->v / gib);
 		else
-			gm_buf_addf(&bad, " memory unknown (%s)", m->f.why ? m->f.why : "?");
+			gm_buf_addf(&bad.text, " memory unknown (%s)", m->f.why ? m->f.why : "?");
 	}
-	if (n_bad) {
-		gm_check_set(r, GM_CHECK_FAIL, "%s; %.1f GiB required", gm_buf_cstr(&bad),
+	if (bad.n) {
+		gm_check_set(r, GM_CHECK_FAIL, "%s; %.1f GiB required", gm_buf_cstr(&bad.text),
 		             (double)ctx->req.gpu_memory_bytes / gib);
 		gm_check_hint(r, "use GPUs with more memory, or shard the model (tensor/pipeline "
 		                 "parallelism) to fit");
 	} else {
 		gm_check_set(r, GM_CHECK_PASS,
-		             "%zu GPU%s with at least %.1f GiB (%.1f GiB required)", ok,
-		             ok == 1 ? "" : "s", (double)least / gib,
-		             (double)ctx->req.gpu_memory_bytes / gib);
+		             "%zu GPU%s with at least %.1f GiB (%.1f GiB required)", ok, plural(ok),
+		             (double)least / gib, (double)ctx->req.gpu_memory_bytes / gib);
 	}
-	gm_buf_release(&bad);
+	gpu_list_release(&bad);
 }
 
 const struct gm_check_rule gm_check_rules_gpu[] = {

@@ -43,15 +43,22 @@ static void grub_hint(const struct gm_host *h, const char *args, struct gm_check
 		              args);
 }
 
+/* SKIP with the reason when the IOMMU state was not read; true when it did (the rule returns). */
+static bool iommu_unknown(const struct gm_host *h, struct gm_check_result *r)
+{
+	if (gm_fact_ok(&h->iommu_enabled.f))
+		return false;
+	gm_check_skip(r, "IOMMU state unknown: %s",
+	              h->iommu_enabled.f.why ? h->iommu_enabled.f.why : "not collected");
+	return true;
+}
+
 static void iommu_enabled(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_host *h = &ctx->inv->host;
 	const char *v = iommu_vendor(h);
-	if (!gm_fact_ok(&h->iommu_enabled.f)) {
-		gm_check_skip(r, "IOMMU state unknown: %s",
-		              h->iommu_enabled.f.why ? h->iommu_enabled.f.why : "not collected");
+	if (iommu_unknown(h, r))
 		return;
-	}
 	if (h->iommu_enabled.v) {
 		if (gm_fact_ok(&h->iommu_groups.f))
 			gm_check_set(r, GM_CHECK_PASS, "IOMMU on (%s), %" PRId64 " groups", v,
@@ -73,11 +80,8 @@ static void iommu_passthrough(const struct gm_check_ctx *ctx, struct gm_check_re
 {
 	const struct gm_host *h = &ctx->inv->host;
 	const char *v = iommu_vendor(h);
-	if (!gm_fact_ok(&h->iommu_enabled.f)) {
-		gm_check_skip(r, "IOMMU state unknown: %s",
-		              h->iommu_enabled.f.why ? h->iommu_enabled.f.why : "not collected");
+	if (iommu_unknown(h, r))
 		return;
-	}
 	if (!h->iommu_enabled.v) {
 		gm_check_set(r, GM_CHECK_PASS, "IOMMU off: device DMA is not translated");
 		return;

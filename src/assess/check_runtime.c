@@ -1,11 +1,10 @@
 /* Rules about running GPU containers: the NVIDIA runtime in docker/containerd, the NVIDIA
  * container toolkit, and the Kubernetes node side (kubelet, device plugin, node labels that
  * let GKE manifests keep selecting the right GPUs). */
-#include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #include "assess/check.h"
+#include "assess/gke_labels.h"
 #include "util/banned.h"
 
 static bool fb(const struct gm_fbool *f)
@@ -149,48 +148,6 @@ static void device_plugin(const struct gm_check_ctx *ctx, struct gm_check_result
 	}
 }
 
-/* GKE's accelerator names (cloud.google.com/gke-accelerator values, "GPU platforms" in the
- * GKE documentation) for the NVML GPU names. A token must stand alone in the name, so "L4"
- * does not match "L40S" and "P4" does not match "P40". First match wins. */
-static const struct {
-	const char *token;
-	const char *also; /* a second token the name must have, or NULL */
-	const char *gke;
-} gke_names[] = {
-        {"H200", NULL, "nvidia-h200-141gb"}, {"H100", NULL, "nvidia-h100-80gb"},
-        {"B200", NULL, "nvidia-b200"},       {"A100", "80GB", "nvidia-a100-80gb"},
-        {"A100", NULL, "nvidia-tesla-a100"}, {"L4", NULL, "nvidia-l4"},
-        {"T4", NULL, "nvidia-tesla-t4"},     {"V100", NULL, "nvidia-tesla-v100"},
-        {"P100", NULL, "nvidia-tesla-p100"}, {"P4", NULL, "nvidia-tesla-p4"},
-        {"K80", NULL, "nvidia-tesla-k80"},
-};
-
-static bool has_token(const char *name, const char *token)
-{
-	size_t n = strlen(token);
-	for (const char *p = name; *p; p++) {
-		if (strncasecmp(p, token, n) != 0)
-			continue;
-		bool start = p == name || !isalnum((unsigned char)p[-1]);
-		bool end = !isalnum((unsigned char)p[n]);
-		if (start && end)
-			return true;
-	}
-	return false;
-}
-
-static const char *gke_accelerator(const char *name)
-{
-	for (size_t i = 0; i < sizeof(gke_names) / sizeof(gke_names[0]); i++) {
-		if (!has_token(name, gke_names[i].token))
-			continue;
-		if (gke_names[i].also && !strstr(name, gke_names[i].also))
-			continue;
-		return gke_names[i].gke;
-	}
-	return NULL;
-}
-
 static void node_labels(const struct gm_check_ctx *ctx, struct gm_check_result *r)
 {
 	const struct gm_nvidia *nv = &ctx->inv->nvidia;
@@ -218,7 +175,7 @@ static void node_labels(const struct gm_check_ctx *ctx, struct gm_check_result *
 		gm_check_skip(r, "GPU names unknown");
 		return;
 	}
-	const char *gke = gke_accelerator(name);
+	const char *gke = gm_gke_accelerator_for_gpu(name);
 	if (gke) {
 		gm_check_set(r, GM_CHECK_PASS, "'%s' is GKE's %s", name, gke);
 		gm_check_hint(r,

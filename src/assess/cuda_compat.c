@@ -130,28 +130,47 @@ static enum gm_rc opt_str(const struct gm_doc *doc, struct fy_node *map, const c
 	return rc;
 }
 
+/* An optional integer member; 0 when absent or null. */
+static enum gm_rc opt_int(const struct gm_doc *doc, struct fy_node *map, const char *key, int *out,
+                          struct gm_err *err)
+{
+	int64_t v = 0;
+	enum gm_rc rc = gm_doc_get_i64(doc, map, key, &v, err);
+	if (rc == GM_ERR_PARSE)
+		return rc;
+	*out = (int)v;
+	return GM_OK;
+}
+
+/* The string member key of list entry n, which must be a mapping (else not_map) and have it
+ * (else missing). */
+static enum gm_rc entry_key(const struct gm_doc *doc, struct fy_node *n, const char *key,
+                            const char *not_map, const char *missing, const char **out,
+                            struct gm_err *err)
+{
+	if (!gm_doc_is_map(n))
+		return where_err(doc, n, not_map, err);
+	enum gm_rc rc = gm_doc_get_str(doc, n, key, out, err);
+	if (rc == GM_ERR_NOT_FOUND)
+		return where_err(doc, n, missing, err);
+	return rc;
+}
+
 static enum gm_rc parse_toolkit(const struct gm_doc *doc, struct fy_node *n,
                                 struct gm_cuda_toolkit *tk, struct gm_err *err)
 {
 	const char *version = NULL;
-	int64_t branch = 0;
-	if (!gm_doc_is_map(n))
-		return where_err(doc, n, "expected a toolkit entry", err);
-	enum gm_rc rc = gm_doc_get_str(doc, n, "version", &version, err);
-	if (rc == GM_ERR_NOT_FOUND)
-		return where_err(doc, n, "toolkit entry without 'version'", err);
+	enum gm_rc rc = entry_key(doc, n, "version", "expected a toolkit entry",
+	                          "toolkit entry without 'version'", &version, err);
 	if (rc != GM_OK)
 		return rc;
 	if (!gm_cuda_version_parse(version, &tk->major, &tk->minor))
 		return where_err(doc, n, "'version' must look like \"12.4\"", err);
 	if ((rc = opt_str(doc, n, "toolkit", &tk->toolkit, err)) != GM_OK ||
 	    (rc = opt_str(doc, n, "release", &tk->release, err)) != GM_OK ||
-	    (rc = opt_str(doc, n, "min_driver_linux", &tk->min_driver, err)) != GM_OK)
+	    (rc = opt_str(doc, n, "min_driver_linux", &tk->min_driver, err)) != GM_OK ||
+	    (rc = opt_int(doc, n, "driver_branch", &tk->driver_branch, err)) != GM_OK)
 		return rc;
-	rc = gm_doc_get_i64(doc, n, "driver_branch", &branch, err);
-	if (rc == GM_ERR_PARSE)
-		return rc;
-	tk->driver_branch = (int)branch;
 	if (!tk->min_driver && tk->driver_branch <= 0)
 		return where_err(doc, n, "toolkit entry needs min_driver_linux or driver_branch",
 		                 err);
@@ -162,12 +181,8 @@ static enum gm_rc parse_family(const struct gm_doc *doc, struct fy_node *n,
                                struct gm_cuda_family *f, struct gm_err *err)
 {
 	const char *fam = NULL;
-	int64_t max = 0;
-	if (!gm_doc_is_map(n))
-		return where_err(doc, n, "expected a minor_version_compat entry", err);
-	enum gm_rc rc = gm_doc_get_str(doc, n, "family", &fam, err);
-	if (rc == GM_ERR_NOT_FOUND)
-		return where_err(doc, n, "entry without 'family'", err);
+	enum gm_rc rc = entry_key(doc, n, "family", "expected a minor_version_compat entry",
+	                          "entry without 'family'", &fam, err);
 	if (rc != GM_OK)
 		return rc;
 	char *end = NULL;
@@ -179,30 +194,19 @@ static enum gm_rc parse_family(const struct gm_doc *doc, struct fy_node *n,
 		return rc;
 	if (!f->min_driver)
 		return where_err(doc, n, "family entry without min_driver_linux", err);
-	rc = gm_doc_get_i64(doc, n, "max_driver_branch_exclusive", &max, err);
-	if (rc == GM_ERR_PARSE)
-		return rc;
-	f->max_branch_exclusive = (int)max;
-	return GM_OK;
+	return opt_int(doc, n, "max_driver_branch_exclusive", &f->max_branch_exclusive, err);
 }
 
 enum gm_rc gm_cuda_table_parse(struct gm_cuda_table *t, const char *name, const char *text,
                                size_t len, struct gm_err *err)
 {
 	struct gm_doc doc;
-	memset(&doc, 0, sizeof(doc));
-	const char *schema = NULL;
 	memset(t, 0, sizeof(*t));
-	enum gm_rc rc = gm_doc_load_string(&doc, name, text, len, err);
+	enum gm_rc rc =
+	        gm_embedded_load_doc(&doc, name, text, len, SCHEMA, "a CUDA driver table", err);
 	if (rc != GM_OK)
 		goto out;
 	struct fy_node *root = gm_doc_root(&doc);
-	if (gm_doc_get_str(&doc, root, "schema", &schema, NULL) != GM_OK ||
-	    strcmp(schema, SCHEMA) != 0) {
-		rc = gm_err_set(err, GM_ERR_PARSE, "%s: not a CUDA driver table (schema '%s')",
-		                name, SCHEMA);
-		goto out;
-	}
 	struct fy_node *tks = gm_doc_get(root, "toolkits");
 	struct fy_node *fams = gm_doc_get(root, "minor_version_compat");
 	if (!gm_doc_is_seq(tks) || !gm_doc_is_seq(fams)) {
@@ -227,12 +231,7 @@ out:
 
 enum gm_rc gm_cuda_table_load_embedded(struct gm_cuda_table *t, struct gm_err *err)
 {
-	const struct gm_embedded *e = gm_embedded_find("cuda-driver.yaml");
-	if (!e) {
-		memset(t, 0, sizeof(*t));
-		return gm_err_set(err, GM_ERR_INTERNAL, "cuda-driver.yaml is not compiled in");
-	}
-	return gm_cuda_table_parse(t, "cuda-driver.yaml", e->data, e->len, err);
+	return gm_cuda_table_parse(t, "cuda-driver.yaml", NULL, 0, err);
 }
 
 void gm_cuda_table_release(struct gm_cuda_table *t)

@@ -33,7 +33,8 @@ struct gm_cuda_table {
 	size_t n_families;
 };
 
-/* Parses a catalog in the gpumigrate.catalog.cuda-driver/v1 format; errors name file:line:col. */
+/* Parses a catalog in the gpumigrate.catalog.cuda-driver/v1 format (text NULL: the compiled-in
+ * file name); errors name file:line:col. */
 enum gm_rc gm_cuda_table_parse(struct gm_cuda_table *t, const char *name, const char *text,
                                size_t len, struct gm_err *err);
 /* Parses the compiled-in data/cuda-driver.yaml. */

@@ -24,19 +24,11 @@ enum gm_rc gm_xid_catalog_parse(struct gm_xid_catalog *c, const char *name, cons
                                 size_t len, struct gm_err *err)
 {
 	struct gm_doc doc;
-	memset(&doc, 0, sizeof(doc));
-	const char *schema = NULL;
 	memset(c, 0, sizeof(*c));
-	enum gm_rc rc = gm_doc_load_string(&doc, name, text, len, err);
+	enum gm_rc rc = gm_embedded_load_doc(&doc, name, text, len, SCHEMA, "an Xid catalog", err);
 	if (rc != GM_OK)
 		goto out;
 	struct fy_node *root = gm_doc_root(&doc);
-	if (gm_doc_get_str(&doc, root, "schema", &schema, NULL) != GM_OK ||
-	    strcmp(schema, SCHEMA) != 0) {
-		rc = gm_err_set(err, GM_ERR_PARSE, "%s: not an Xid catalog (schema '%s')", name,
-		                SCHEMA);
-		goto out;
-	}
 	struct fy_node *seq = gm_doc_get(root, "xids");
 	if (!gm_doc_is_seq(seq)) {
 		rc = gm_err_set(err, GM_ERR_PARSE, "%s: expected an 'xids' list", name);
@@ -72,12 +64,7 @@ out:
 
 enum gm_rc gm_xid_catalog_load_embedded(struct gm_xid_catalog *c, struct gm_err *err)
 {
-	const struct gm_embedded *e = gm_embedded_find("xid.yaml");
-	if (!e) {
-		memset(c, 0, sizeof(*c));
-		return gm_err_set(err, GM_ERR_INTERNAL, "xid.yaml is not compiled in");
-	}
-	return gm_xid_catalog_parse(c, "xid.yaml", e->data, e->len, err);
+	return gm_xid_catalog_parse(c, "xid.yaml", NULL, 0, err);
 }
 
 void gm_xid_catalog_release(struct gm_xid_catalog *c)

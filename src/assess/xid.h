@@ -24,7 +24,7 @@ struct gm_xid_catalog {
 	size_t n;
 };
 
-/* Parses a gpumigrate.catalog.xid/v1 document. */
+/* Parses a gpumigrate.catalog.xid/v1 document (text NULL: the compiled-in file name). */
 enum gm_rc gm_xid_catalog_parse(struct gm_xid_catalog *c, const char *name, const char *text,
                                 size_t len, struct gm_err *err);
 /* Parses the compiled-in data/xid.yaml. */
