@@ -10,6 +10,7 @@
 
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -34,6 +35,21 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 	if (len > GM_DOC_MAX_BYTES)
 		return gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %u MiB", name,
 		                  GM_DOC_MAX_BYTES >> 20);
+
+	size_t bad = 0;
+	if (!gm_utf8_valid(text, len, &bad)) {
+		size_t line = 1, col = 1;
+		for (size_t i = 0; i < bad; i++) {
+			if (text[i] == '\n')
+				line++, col = 1;
+			else if (((unsigned char)text[i] & 0xc0) != 0x80)
+				col++;
+		}
+		return gm_err_set(err, GM_ERR_PARSE,
+		                  "%s:%zu:%zu: not valid UTF-8 (byte 0x%02x); YAML and JSON files "
+		                  "must be UTF-8",
+		                  name, line, col, (unsigned char)text[bad]);
+	}
 
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);

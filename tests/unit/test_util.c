@@ -144,6 +144,67 @@ static void doc_reads_yaml_and_reports_positions(void **state)
 	gm_err_release(&err);
 }
 
+/* libfyaml 0.7 loops forever on a directive followed by an invalid byte (found by
+ * fuzz_inventory): the reader refuses invalid UTF-8 before libfyaml sees it. */
+static void doc_refuses_invalid_utf8(void **state)
+{
+	(void)state;
+	struct gm_doc doc;
+	struct gm_err err = GM_ERR_INIT;
+	assert_int_equal(gm_doc_load_string(&doc, "x.yaml", "%\xab", 2, &err), GM_ERR_PARSE);
+	assert_string_equal(gm_err_msg(&err), "x.yaml:1:2: not valid UTF-8 (byte 0xab); YAML and "
+	                                      "JSON files must be UTF-8");
+	gm_doc_release(&doc);
+	const char *text = "a: caf\xc3\xa9\nb: \xed\xa0\x80\n"; /* a surrogate on line 2 */
+	assert_int_equal(gm_doc_load_string(&doc, "y.yaml", text, strlen(text), &err),
+	                 GM_ERR_PARSE);
+	assert_non_null(strstr(gm_err_msg(&err), "y.yaml:2:4: not valid UTF-8 (byte 0xed)"));
+	gm_doc_release(&doc);
+	gm_err_release(&err);
+}
+
+/* A document read from a file stays readable after the file's buffer is gone. */
+static void doc_from_file_keeps_its_text(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/gm-doc-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "schema: gpumigrate.plan/v1\nname: demo\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct gm_doc doc;
+	struct gm_err err = GM_ERR_INIT;
+	const char *s = NULL;
+	assert_int_equal(gm_doc_load_file(&doc, path, &err), GM_OK);
+	assert_int_equal(gm_doc_get_str(&doc, gm_doc_root(&doc), "name", &s, &err), GM_OK);
+	assert_string_equal(s, "demo");
+	gm_doc_release(&doc);
+	gm_err_release(&err);
+	unlink(path);
+}
+
+static void json_pretty_and_raw(void **state)
+{
+	(void)state;
+	struct gm_buf b = GM_BUF_INIT, pretty = GM_BUF_INIT;
+	struct gm_json j;
+	gm_json_init(&j, &b, false);
+	gm_json_begin_object(&j, NULL);
+	gm_json_raw(&j, "inner", "{\"x\":[1,2]}\n", 12);
+	gm_json_double(&j, "big", 14843406974976.0);
+	gm_json_double(&j, "tenth", 0.1);
+	gm_json_end_object(&j);
+	assert_string_equal(b.data,
+	                    "{\"inner\":{\"x\":[1,2]},\"big\":14843406974976,\"tenth\":0.1}");
+	assert_int_equal(gm_doc_json_pretty(b.data, b.len, &pretty, NULL), GM_OK);
+	assert_string_equal(pretty.data,
+	                    "{\n  \"inner\": {\n    \"x\": [\n      1,\n      2\n    ]\n"
+	                    "  },\n  \"big\": 14843406974976,\n  \"tenth\": 0.1\n}\n");
+	gm_buf_release(&b);
+	gm_buf_release(&pretty);
+}
+
 static void doc_json_to_yaml(void **state)
 {
 	(void)state;
@@ -254,6 +315,9 @@ int main(void)
 	        cmocka_unit_test(json_writer_is_valid_and_ordered),
 	        cmocka_unit_test(doc_reads_yaml_and_reports_positions),
 	        cmocka_unit_test(doc_json_to_yaml),
+	        cmocka_unit_test(doc_refuses_invalid_utf8),
+	        cmocka_unit_test(doc_from_file_keeps_its_text),
+	        cmocka_unit_test(json_pretty_and_raw),
 	        cmocka_unit_test(levenshtein_distances),
 	        cmocka_unit_test(fs_atomic_write_and_bounded_read),
 	        cmocka_unit_test(parse_numbers_strictly),
