@@ -3,10 +3,13 @@
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_FUZZ ?= build-fuzz
+FUZZ_RUNS  ?= 200000
+FUZZ_TIME  ?= 20
 MESON_OPTS ?= --buildtype=debugoptimized
 BIN         = $(BUILD)/gpumigrate
 
-.PHONY: all deps build run test test-plain test-san format format-check tidy bench clean
+.PHONY: all deps build run test test-plain test-san fuzz format format-check tidy bench clean
 
 all: build
 
@@ -29,7 +32,7 @@ run: build
 	@echo
 	$(BIN) inventory
 
-test: deps test-plain test-san
+test: deps test-plain test-san fuzz
 	@/usr/bin/python3 scripts/test-summary $(BUILD) $(BUILD_SAN)
 
 test-plain: $(BUILD)/build.ninja
@@ -40,6 +43,24 @@ test-san: $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C $(BUILD_SAN) --print-errorlogs
+
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) --buildtype=debug -Dfuzz=true -Dman=disabled \
+		-Db_sanitize=address,undefined -Db_lundef=false
+
+# Each harness runs FUZZ_RUNS inputs (at most FUZZ_TIME seconds) mutated from its seed corpus
+# (the test fixtures, read only; new inputs go to $(BUILD_FUZZ)/corpus-NAME). A crash, leak,
+# hang or sanitizer report fails the target and leaves the input in $(BUILD_FUZZ).
+fuzz: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_inventory tests/fuzz/fuzz_plan tests/fuzz/fuzz_kernlog
+	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog; do \
+		h=$${t%%:*}; c=$${t#*:}; \
+		mkdir -p corpus-$$h; \
+		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -max_len=16384 -seed=1 \
+			-artifact_prefix=fuzz-$$h- corpus-$$h $(CURDIR)/tests/fixtures/$$c \
+			2>fuzz-$$h.log || { tail -40 fuzz-$$h.log; exit 1; }; \
+		tail -1 fuzz-$$h.log; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -56,4 +77,4 @@ bench: build
 	./bench/assess.sh $(BIN)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
