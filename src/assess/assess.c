@@ -324,7 +324,7 @@ static void check_host(struct gm_assess *a, const struct check_tables *t,
 		ctx.req.gpus = (int64_t)server->gpus_per_server.v;
 	if (server && server->gpu.v) {
 		const struct gm_gpu_spec *spec = gm_catalog_find_gpu(a->cat, server->gpu.v);
-		ctx.req.gpu_model = spec && spec->n_aliases ? spec->aliases[0] : server->gpu.v;
+		ctx.req.gpu_model = spec ? gm_catalog_nvml_name(spec) : server->gpu.v;
 	}
 	ctx.cuda = t->cuda_ok ? &t->cuda : NULL;
 	ctx.xid = t->xid_ok ? &t->xid : NULL;

@@ -971,3 +971,12 @@ void gm_server_price_to_json(struct gm_json *j, const char *key, const struct gm
 	gm_json_str(j, "date", s->date);
 	gm_json_end_object(j);
 }
+
+const char *gm_catalog_nvml_name(const struct gm_gpu_spec *g)
+{
+	for (size_t i = 0; i < g->n_aliases; i++)
+		if (strncmp(g->aliases[i], "NVIDIA ", 7) == 0 ||
+		    strncmp(g->aliases[i], "Tesla ", 6) == 0)
+			return g->aliases[i];
+	return g->name;
+}

@@ -148,6 +148,10 @@ const struct gm_server_price *gm_catalog_server_for_gpu(const struct gm_catalog 
 
 /* The closest GPU id / alias / instance id to name, for "did you mean" hints; NULL when
  * nothing is reasonably close. */
+/* The name NVML reports for this GPU (the first alias that reads like one: "NVIDIA L40S",
+ * "Tesla T4"), else the catalog name; for matching inventories against a model. */
+const char *gm_catalog_nvml_name(const struct gm_gpu_spec *g);
+
 const char *gm_catalog_suggest_gpu(const struct gm_catalog *cat, const char *name);
 const char *gm_catalog_suggest_instance(const struct gm_catalog *cat, const char *name);
 

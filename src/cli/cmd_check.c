@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assess/catalog.h"
 #include "assess/check.h"
+#include "assess/plan.h"
 #include "cli/commands.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -27,6 +29,7 @@ enum {
 	OPT_ONLY,
 	OPT_SKIP,
 	OPT_LIST,
+	OPT_PLAN,
 };
 
 const struct gm_opt gm_cmd_check_opts[] = {
@@ -54,6 +57,8 @@ const struct gm_opt gm_cmd_check_opts[] = {
          "run only checks whose id matches GLOB (repeatable; e.g. 'driver.*')", NULL},
         {OPT_SKIP, "skip", 0, GM_ARG_REQUIRED, "GLOB",
          "leave out checks whose id matches GLOB (repeatable)", NULL},
+        {OPT_PLAN, "plan", 'p', GM_ARG_REQUIRED, "FILE",
+         "take the profile and requirements from the plan's target (flags win)", "file"},
         {OPT_LIST, "list", 0, GM_ARG_NONE, NULL, "list the check ids and exit", NULL},
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
@@ -140,14 +145,41 @@ static void push(const char ***list, size_t *n, const char *s)
 	(*list)[*n] = NULL;
 }
 
+/* Fills what the command line left open from the plan: target.check.profile and
+ * require_cuda, and the first target server's GPU model and count. */
+static enum gm_rc apply_plan(struct gm_check_ctx *ctx, bool profile_set, const struct gm_plan *plan,
+                             const struct gm_catalog *cat, struct gm_err *err)
+{
+	if (!profile_set && plan->check_profile.v &&
+	    !gm_check_profile_parse(plan->check_profile.v, &ctx->profile))
+		return gm_err_set(err, GM_ERR_USAGE, "%s: unknown profile '%s'",
+		                  plan->check_profile.src, plan->check_profile.v);
+	if (!ctx->req.cuda)
+		ctx->req.cuda = plan->check_require_cuda.v;
+	if (plan->n_servers == 0)
+		return GM_OK;
+	const struct gm_plan_server *s = &plan->servers[0];
+	if (!ctx->req.gpus && s->gpus_per_server.set)
+		ctx->req.gpus = (int64_t)s->gpus_per_server.v;
+	if (!ctx->req.gpu_model && s->gpu.v) {
+		const struct gm_gpu_spec *spec = gm_catalog_find_gpu(cat, s->gpu.v);
+		ctx->req.gpu_model = spec ? gm_catalog_nvml_name(spec) : s->gpu.v;
+	}
+	return GM_OK;
+}
+
 int gm_cmd_check(struct gm_cli *cli, int argc, char **argv)
 {
 	struct gm_check_ctx ctx;
 	struct gm_inventory_opts iopts = {{NULL}, NULL, false};
 	const char **inventories = NULL, **only = NULL, **skip = NULL;
 	size_t n_inv = 0, n_only = 0, n_skip = 0;
-	const char *junit = NULL;
-	bool list = false;
+	const char *junit = NULL, *plan_path = NULL;
+	bool list = false, profile_set = false;
+	struct gm_plan plan;
+	struct gm_catalog cat;
+	gm_plan_init(&plan);
+	gm_catalog_init(&cat);
 	int id, code = GM_EXIT_OK;
 	struct gm_cuda_table cuda;
 	struct gm_xid_catalog xid;
@@ -176,7 +208,9 @@ int gm_cmd_check(struct gm_cli *cli, int argc, char **argv)
 				        a);
 				goto out;
 			}
+			profile_set = true;
 			break;
+		case OPT_PLAN: plan_path = a; break;
 		case OPT_INVENTORY: push(&inventories, &n_inv, a); break;
 		case OPT_REQ_CUDA: ctx.req.cuda = a; break;
 		case OPT_REQ_GPUS:
@@ -248,6 +282,12 @@ int gm_cmd_check(struct gm_cli *cli, int argc, char **argv)
 	}
 	if (iopts.root.dir && !gm_root_exists(NULL, iopts.root.dir)) {
 		code = gm_cli_usage_error(cli, "sysroot '%s' does not exist", iopts.root.dir);
+		goto out;
+	}
+	if (plan_path && (gm_plan_load(&plan, plan_path, &err) != GM_OK ||
+	                  gm_catalog_load(&cat, NULL, &err) != GM_OK ||
+	                  apply_plan(&ctx, profile_set, &plan, &cat, &err) != GM_OK)) {
+		code = gm_cli_fail(cli, &err);
 		goto out;
 	}
 	if (gm_cuda_table_load_embedded(&cuda, &err) != GM_OK ||
@@ -339,6 +379,8 @@ out:
 	free(skip);
 	gm_cuda_table_release(&cuda);
 	gm_xid_catalog_release(&xid);
+	gm_catalog_release(&cat);
+	gm_plan_release(&plan);
 	gm_buf_release(&out);
 	gm_buf_release(&xml);
 	gm_err_release(&err);

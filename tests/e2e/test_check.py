@@ -343,3 +343,20 @@ def test_only_and_skip():
               "--only", "driver.persistence")
     assert res.code == 0  # only a WARN left
     assert results(res)["driver.persistence"]["status"] == "WARN"
+
+
+def test_requirements_from_the_plan(tmp_path):
+    """The plan's target (4 x L40S, CUDA 12.2, k8s) becomes the requirements; flags win."""
+    plan = os.path.join(SRC, "examples", "gke-a100-to-l40s.yaml")
+    inv = fixture("plans", "l40s-server.inventory.json")
+    r = run("check", "--json", "-p", plan, "--inventory", inv)
+    assert r.code == 0, r.err
+    res = {x["id"]: x for x in r.json()["hosts"][0]["results"]}
+    assert res["gpu.count"]["status"] == "PASS" and "4 required" in res["gpu.count"]["evidence"]
+    assert res["gpu.model"]["evidence"] == "4 x NVIDIA L40S match 'NVIDIA L40S'"
+    assert res["driver.cuda-compat"]["status"] == "PASS"
+    assert "12.2" in res["driver.cuda-compat"]["evidence"]
+    r = run("check", "--json", "-p", plan, "--require-gpus", "8", "--inventory", inv)
+    assert r.code == 1
+    res = {x["id"]: x for x in r.json()["hosts"][0]["results"]}
+    assert res["gpu.count"]["status"] == "FAIL"
