@@ -9,7 +9,7 @@ FUZZ_TIME  ?= 20
 MESON_OPTS ?= --buildtype=debugoptimized
 BIN         = $(BUILD)/gpumigrate
 
-.PHONY: all deps build run test test-plain test-san fuzz format format-check tidy bench clean
+.PHONY: all deps build run test test-plain test-san fuzz lint format format-check tidy bench clean
 
 all: build
 
@@ -32,7 +32,7 @@ run: build
 	@echo
 	$(BIN) inventory
 
-test: deps test-plain test-san fuzz
+test: deps test-plain test-san fuzz lint
 	@/usr/bin/python3 scripts/test-summary $(BUILD) $(BUILD_SAN)
 
 test-plain: $(BUILD)/build.ninja
@@ -62,14 +62,20 @@ fuzz: $(BUILD_FUZZ)/build.ninja
 		tail -1 fuzz-$$h.log; \
 	done
 
+# The code passes clang-format and clang-tidy (.clang-format, .clang-tidy at the root).
+lint: format-check tidy
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	@echo "clang-format: clean"
 
 tidy: $(BUILD)/build.ninja
-	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c')
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>&1 | grep -v 'warnings generated' \
+		| { ! grep -E 'error:|warning:|Error while' -A3; }
+	@echo "clang-tidy: clean"
 
 bench: build
 	./bench/inventory.sh $(BIN)

@@ -123,7 +123,8 @@ static void iommu_groups(const struct gm_check_ctx *ctx, struct gm_check_result 
 		if (!is_gpu(a))
 			continue;
 		gpus++;
-		if (!gm_fact_ok(&a->driver.f) || !a->driver.v || strcmp(a->driver.v, "vfio-pci")) {
+		if (!gm_fact_ok(&a->driver.f) || !a->driver.v ||
+		    strcmp(a->driver.v, "vfio-pci") != 0) {
 			gm_buf_addf(&unbound, "%s%s (%s)", n_unbound ? ", " : "", a->bdf,
 			            gm_fact_ok(&a->driver.f) && a->driver.v && *a->driver.v
 			                    ? a->driver.v

@@ -372,7 +372,8 @@ static enum gm_rc load_typed(struct gm_doc *doc, struct gm_buf *text, const char
 		return rc;
 	*schema = NULL;
 	struct fy_node *root = gm_doc_root(doc);
-	if (!gm_doc_is_map(root) || gm_doc_get_str(doc, root, "schema", schema, err) != GM_OK) {
+	if (!gm_doc_is_map(root) || gm_doc_get_str(doc, root, "schema", schema, err) != GM_OK ||
+	    !*schema) {
 		gm_err_clear(err);
 		return gm_err_set(err, GM_ERR_PARSE,
 		                  "'%s' is neither an inventory (%s) nor a bench result (%s): it "
@@ -408,8 +409,11 @@ static enum gm_rc side_from_file(struct gm_side *s, const struct gm_catalog *cat
 	const char *schema = NULL;
 	struct bench b;
 	enum gm_rc rc = load_typed(&doc, &text, path, &schema, err);
-	if (rc != GM_OK)
+	if (rc != GM_OK || !schema) { /* load_typed sets schema on success */
+		if (rc == GM_OK)
+			rc = GM_ERR_INTERNAL;
 		goto out;
+	}
 	if (strcmp(schema, GM_INVENTORY_SCHEMA) == 0) {
 		rc = side_from_inventory(s, cat, path, err);
 		goto out;
@@ -536,8 +540,11 @@ enum gm_rc gm_side_apply_bench(struct gm_side *s, const struct gm_catalog *cat, 
 	const char *schema = NULL;
 	struct bench b;
 	enum gm_rc rc = load_typed(&doc, &text, path, &schema, err);
-	if (rc != GM_OK)
+	if (rc != GM_OK || !schema) { /* load_typed sets schema on success */
+		if (rc == GM_OK)
+			rc = GM_ERR_INTERNAL;
 		goto out;
+	}
 	if (strcmp(schema, GM_BENCH_SCHEMA) != 0) {
 		rc = gm_err_set(err, GM_ERR_USAGE, "'%s' is not a bench result (schema '%s')", path,
 		                GM_BENCH_SCHEMA);
@@ -546,10 +553,10 @@ enum gm_rc gm_side_apply_bench(struct gm_side *s, const struct gm_catalog *cat, 
 	rc = bench_parse(&b, cat, &doc, path, err);
 	if (rc != GM_OK)
 		goto out;
-	if (b.gpu != s->gpu) {
+	if (!b.gpu || b.gpu != s->gpu) {
 		rc = gm_err_set(err, GM_ERR_USAGE,
 		                "bench result '%s' was measured on %s, not on %s (the GPU of '%s')",
-		                path, b.gpu->name, s->gpu->name, s->spec);
+		                path, b.gpu ? b.gpu->name : "?", s->gpu->name, s->spec);
 		goto out;
 	}
 	apply_measured(s, &b);

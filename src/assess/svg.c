@@ -85,7 +85,8 @@ void gm_svg_line(const struct gm_svg_line_chart *c, int width, int height, struc
 	gm_buf_adds(out, "</title>\n");
 	text(out, left, 20, "start", "chart-title", c->title);
 	/* grid and y axis */
-	for (double v = 0; v <= ymax * 1.000001; v += step) {
+	for (int k = 0; k * step <= ymax * 1.000001; k++) {
+		double v = k * step;
 		double y = top + plot_h - v / ymax * plot_h;
 		gm_buf_addf(
 		        out,

@@ -41,7 +41,9 @@ static size_t count_opts(const struct gm_opt *opts)
 static const struct gm_opt *merged_at(const struct gm_cmd *cmd, size_t i)
 {
 	size_t n_cmd = count_opts(cmd ? cmd->opts : NULL);
-	return i < n_cmd ? &cmd->opts[i] : &gm_global_opts[i - n_cmd];
+	if (cmd && i < n_cmd)
+		return &cmd->opts[i];
+	return &gm_global_opts[i - n_cmd];
 }
 
 void gm_cli_begin(struct gm_cli *cli, const struct gm_cmd *cmd, int argc, char **argv)

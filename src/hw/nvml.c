@@ -246,6 +246,9 @@ static enum gm_rc nvml_load(struct gm_nvml *n, const char *library, struct gm_er
 
 static enum gm_rc nvml_init(struct gm_nvml *n, struct gm_err *err)
 {
+	if (!n->api.init)
+		return gm_err_set(err, GM_ERR_NO_DRIVER, "'%s' is not a usable NVML library",
+		                  n->library);
 	int rc = n->api.init();
 	if (rc == NVML_SUCCESS) {
 		n->initialised = true;
@@ -766,6 +769,8 @@ void gm_nvml_versions(struct gm_nvml *nvml, struct gm_nvidia *nv)
 enum gm_rc gm_nvml_device_count(struct gm_nvml *nvml, unsigned *count, struct gm_err *err)
 {
 	unsigned n = 0;
+	if (!nvml->api.device_count)
+		return gm_err_set(err, GM_ERR_DRIVER, "cannot count GPUs (no nvmlDeviceGetCount)");
 	int rc = nvml->api.device_count(&n);
 	*count = 0;
 	if (rc != NVML_SUCCESS)

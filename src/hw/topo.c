@@ -739,7 +739,7 @@ void gm_topo_apply_nvlink(struct gm_topo *t, const struct gm_nvidia *nv)
 		goto out;
 	}
 
-	match = gm_xcalloc(t->n_gpus ? t->n_gpus : 1, sizeof(*match));
+	match = gm_xcalloc(t->n_gpus ? t->n_gpus : 1, sizeof(const struct gm_gpu *));
 	keys = gm_xcalloc(t->n_gpus ? t->n_gpus : 1, sizeof(*keys));
 	for (size_t g = 0; g < t->n_gpus; g++) {
 		if (!bdf_key(t->devs[g].bdf, &keys[g]))

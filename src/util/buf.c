@@ -67,7 +67,8 @@ void gm_buf_vaddf(struct gm_buf *b, const char *fmt, va_list ap)
 {
 	va_list copy;
 	va_copy(copy, ap);
-	int n = vsnprintf(NULL, 0, fmt, copy);
+	/* the analyzer loses track of va_copy from a va_list parameter */
+	int n = vsnprintf(NULL, 0, fmt, copy); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(copy);
 	if (n <= 0)
 		return;

@@ -71,9 +71,8 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 	doc->text[len] = '\0';
 	doc->fyd = fy_document_build_from_string(&cfg, doc->text, len);
 	enum gm_rc rc = GM_OK;
-	if (strspn(doc->text, " \t\r\n") == len) {
-		rc = gm_err_set(err, GM_ERR_PARSE, "%s: the document is empty", name);
-	} else if (!doc->fyd || fy_document_resolve(doc->fyd) != 0) {
+	bool empty = strspn(doc->text, " \t\r\n") == len;
+	if (!empty && (!doc->fyd || fy_document_resolve(doc->fyd) != 0)) {
 		void *it = NULL;
 		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
 		if (e)
@@ -84,7 +83,7 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 			                name);
 		fy_document_destroy(doc->fyd);
 		doc->fyd = NULL;
-	} else if (!fy_document_root(doc->fyd)) {
+	} else if (empty || !fy_document_root(doc->fyd)) {
 		rc = gm_err_set(err, GM_ERR_PARSE, "%s: the document is empty", name);
 	}
 	fy_diag_destroy(diag);
