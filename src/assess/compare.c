@@ -576,40 +576,6 @@ void gm_compare_opts_init(struct gm_compare_opts *o)
 	o->overhead = 1.2;
 }
 
-bool gm_compare_parse_model_size(const char *s, double *params)
-{
-	if (!s || !*s || isspace((unsigned char)*s))
-		return false;
-	char *end = NULL;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v <= 0)
-		return false;
-	double mult = 1;
-	if (*end) {
-		switch (*end) {
-		case 'k':
-		case 'K': mult = 1e3; break;
-		case 'm':
-		case 'M': mult = 1e6; break;
-		case 'b':
-		case 'B':
-		case 'g':
-		case 'G': mult = 1e9; break;
-		case 't':
-		case 'T': mult = 1e12; break;
-		default: return false;
-		}
-		if (end[1])
-			return false;
-	}
-	v *= mult;
-	if (v < 1 || v > 1e15)
-		return false;
-	*params = v;
-	return true;
-}
-
 /* The lowest compute capability each CUDA major release can build for and run on.
  * - CUDA 9.0 removed Fermi (sm_2x): minimum 3.0.
  * - CUDA 11.0 removed sm_30/sm_32: minimum 3.5 ("Starting from CUDA 11.0: GPU architecture

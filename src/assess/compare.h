@@ -98,9 +98,6 @@ struct gm_compare_opts {
 /* Defaults: precision auto, no model, 2 bytes/param, 1.2 overhead, no CUDA requirement. */
 void gm_compare_opts_init(struct gm_compare_opts *o);
 
-/* Parses a model size: "70B", "7b", "1.5T", "350M", or a plain number of parameters. */
-bool gm_compare_parse_model_size(const char *s, double *params);
-
 /* The lowest compute capability a CUDA release supports (x10: 50 for 5.0); 0 when the
  * release predates the table. */
 int gm_compare_cuda_min_cc(int cuda_major, int cuda_minor);

@@ -161,7 +161,8 @@ bool gm_parse_size(const char *s, uint64_t *bytes)
 bool gm_parse_params(const char *s, double *count)
 {
 	static const struct unit units[] = {
-	        {"", 1}, {"K", 1e3}, {"M", 1e6}, {"B", 1e9}, {"T", 1e12}, {NULL, 0},
+	        {"", 1},    {"K", 1e3}, {"k", 1e3},  {"M", 1e6},  {"m", 1e6},
+	        {"B", 1e9}, {"b", 1e9}, {"T", 1e12}, {"t", 1e12}, {NULL, 0},
 	};
 	return parse_scaled(s, units, false, true, count);
 }

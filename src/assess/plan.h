@@ -168,7 +168,8 @@ enum gm_rc gm_plan_tco_inputs(const struct gm_plan *plan, const struct gm_catalo
 /* Bytes: B, kB/KB, MB, GB, TB, PB (powers of 1000), KiB, MiB, GiB, TiB, PiB (of 1024).
  * A bare number is bytes. The result must be a whole number of bytes below 2^63. */
 bool gm_parse_size(const char *s, uint64_t *bytes);
-/* Model parameter counts: K, M, B (billion), T; a bare number is a count. "70B" = 70e9. */
+/* Model parameter counts: K, M, B (billion), T, in either case; a bare number is a count.
+ * "70B" = "70b" = 70e9. */
 bool gm_parse_params(const char *s, double *count);
 /* Rates: bps, kbps, Mbps, Gbps, Tbps (also Kbit/s … and Kb/s …), or bytes per second as
  * B/s, kB/s, MB/s, GB/s, TB/s (x 8). Result in bits per second; a bare number is refused. */

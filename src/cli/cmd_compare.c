@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "assess/compare.h"
+#include "assess/plan.h"
 #include "cli/commands.h"
 #include "util/doc.h"
 #include "util/fs.h"
@@ -201,7 +202,8 @@ int gm_cmd_compare(struct gm_cli *cli, int argc, char **argv)
 			opts.precision_set = true;
 			break;
 		case OPT_MODEL_SIZE:
-			if (!gm_compare_parse_model_size(cli->optarg, &opts.model_params))
+			if (!gm_parse_params(cli->optarg, &opts.model_params) ||
+			    opts.model_params > 1e15)
 				return gm_cli_usage_error(
 				        cli,
 				        "bad --model-size '%s': write parameters as "

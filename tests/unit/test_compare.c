@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "assess/compare.h"
+#include "assess/plan.h"
 #include "hw/inventory.h"
 #include "util/doc.h"
 #include "util/fs.h"
@@ -462,23 +463,24 @@ static void test_model_size(void **state)
 {
 	(void)state;
 	double p = 0;
-	assert_true(gm_compare_parse_model_size("70B", &p));
+	assert_true(gm_parse_params("70B", &p));
 	assert_true(p == 70e9);
-	assert_true(gm_compare_parse_model_size("7b", &p));
+	assert_true(gm_parse_params("7b", &p));
 	assert_true(p == 7e9);
-	assert_true(gm_compare_parse_model_size("1.5T", &p));
+	assert_true(gm_parse_params("1.5T", &p));
 	assert_true(p == 1.5e12);
-	assert_true(gm_compare_parse_model_size("350M", &p));
+	assert_true(gm_parse_params("350M", &p));
 	assert_true(p == 350e6);
-	assert_true(gm_compare_parse_model_size("125000000", &p));
+	assert_true(gm_parse_params("125000000", &p));
 	assert_true(p == 125e6);
-	assert_false(gm_compare_parse_model_size("70BB", &p));
-	assert_false(gm_compare_parse_model_size("-5B", &p));
-	assert_false(gm_compare_parse_model_size("B", &p));
-	assert_false(gm_compare_parse_model_size("", &p));
-	assert_false(gm_compare_parse_model_size(" 7B", &p));
-	assert_false(gm_compare_parse_model_size("nanB", &p));
-	assert_false(gm_compare_parse_model_size("1e30", &p));
+	assert_false(gm_parse_params("70BB", &p));
+	assert_false(gm_parse_params("-5B", &p));
+	assert_false(gm_parse_params("B", &p));
+	assert_false(gm_parse_params("", &p));
+	assert_false(gm_parse_params(" 7B", &p));
+	assert_false(gm_parse_params("nanB", &p));
+	assert_false(gm_parse_params("1e30", &p));
+	assert_false(gm_parse_params("0", &p));
 }
 
 int main(void)
