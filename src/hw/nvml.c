@@ -84,8 +84,72 @@ struct nvml_memory_v2 {
 /* NVML's rule for versioned structs: the size in the low bits, the version in the top byte. */
 #define NVML_STRUCT_VERSION(type, ver) ((unsigned)(sizeof(type) | ((unsigned)(ver) << 24)))
 
-/* nvmlDevice_t is a pointer to an opaque struct. */
+/* nvmlDevice_t and nvmlEventSet_t are pointers to opaque structs. */
 struct nvml_device;
+struct nvml_event_set;
+
+/* nvmlClockType_t, nvmlTemperatureSensors_t */
+#define NVML_CLOCK_SM        1
+#define NVML_CLOCK_MEM       2
+#define NVML_TEMPERATURE_GPU 0
+
+/* nvmlEccCounterType_t aggregate, nvmlMemoryErrorType_t corrected */
+#define NVML_AGGREGATE_ECC               1
+#define NVML_MEMORY_ERROR_TYPE_CORRECTED 0
+
+/* nvmlUtilization_t */
+struct nvml_utilization {
+	unsigned gpu, memory;
+};
+
+/* nvmlValueType_t, nvmlValue_t, nvmlFieldValue_t */
+#define NVML_VALUE_TYPE_DOUBLE             0
+#define NVML_VALUE_TYPE_UNSIGNED_INT       1
+#define NVML_VALUE_TYPE_UNSIGNED_LONG      2
+#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG 3
+#define NVML_VALUE_TYPE_SIGNED_LONG_LONG   4
+#define NVML_VALUE_TYPE_SIGNED_INT         5
+#define NVML_VALUE_TYPE_UNSIGNED_SHORT     6
+
+union nvml_value {
+	double d;
+	unsigned ui;
+	unsigned long ul;
+	unsigned long long ull;
+	long long sll;
+	int si;
+	unsigned short us;
+};
+
+struct nvml_field_value {
+	unsigned field_id;
+	unsigned scope_id;
+	long long timestamp;
+	long long latency_us;
+	int value_type;
+	int nvml_return;
+	union nvml_value value;
+};
+
+#define NVML_FI_DEV_MEMORY_TEMP 82
+
+/* nvmlEventTypeXidCriticalError; nvmlEventData_t of nvmlEventSetWait and of _v2 (which adds
+ * the MIG instance ids). */
+#define NVML_EVENT_TYPE_XID_CRITICAL_ERROR 0x8ULL
+
+struct nvml_event_data {
+	struct nvml_device *device;
+	unsigned long long event_type;
+	unsigned long long event_data;
+};
+
+struct nvml_event_data_v2 {
+	struct nvml_device *device;
+	unsigned long long event_type;
+	unsigned long long event_data;
+	unsigned gpu_instance_id;
+	unsigned compute_instance_id;
+};
 
 /* The functions, as pointers filled by the resolver. Ints stand for NVML's enums. */
 struct nvml_api {
@@ -125,6 +189,21 @@ struct nvml_api {
 	int (*nvlink_remote_type)(struct nvml_device *, unsigned, int *);
 	int (*numa_node)(struct nvml_device *, unsigned *);
 	int (*cpu_affinity)(struct nvml_device *, unsigned, unsigned long *);
+	/* sampling */
+	int (*clock_info)(struct nvml_device *, int, unsigned *);
+	int (*temperature)(struct nvml_device *, int, unsigned *);
+	int (*field_values)(struct nvml_device *, int, struct nvml_field_value *);
+	int (*power_usage)(struct nvml_device *, unsigned *);
+	int (*total_energy)(struct nvml_device *, unsigned long long *);
+	int (*utilization)(struct nvml_device *, struct nvml_utilization *);
+	int (*encoder_util)(struct nvml_device *, unsigned *, unsigned *);
+	int (*decoder_util)(struct nvml_device *, unsigned *, unsigned *);
+	int (*clock_events)(struct nvml_device *, unsigned long long *);
+	int (*event_set_create)(struct nvml_event_set **);
+	int (*register_events)(struct nvml_device *, unsigned long long, struct nvml_event_set *);
+	int (*event_set_wait_v2)(struct nvml_event_set *, struct nvml_event_data_v2 *, unsigned);
+	int (*event_set_wait)(struct nvml_event_set *, struct nvml_event_data *, unsigned);
+	int (*event_set_free)(struct nvml_event_set *);
 };
 
 /* One entry of the resolver: the symbols to try, newest first. */
@@ -182,6 +261,21 @@ static const struct nvml_sym nvml_syms[] = {
         SYM(nvlink_remote_type, false, "nvmlDeviceGetNvLinkRemoteDeviceType"),
         SYM(numa_node, false, "nvmlDeviceGetNumaNodeId"),
         SYM(cpu_affinity, false, "nvmlDeviceGetCpuAffinity"),
+        SYM(clock_info, false, "nvmlDeviceGetClockInfo"),
+        SYM(temperature, false, "nvmlDeviceGetTemperature"),
+        SYM(field_values, false, "nvmlDeviceGetFieldValues"),
+        SYM(power_usage, false, "nvmlDeviceGetPowerUsage"),
+        SYM(total_energy, false, "nvmlDeviceGetTotalEnergyConsumption"),
+        SYM(utilization, false, "nvmlDeviceGetUtilizationRates"),
+        SYM(encoder_util, false, "nvmlDeviceGetEncoderUtilization"),
+        SYM(decoder_util, false, "nvmlDeviceGetDecoderUtilization"),
+        SYM(clock_events, false, "nvmlDeviceGetCurrentClocksEventReasons",
+            "nvmlDeviceGetCurrentClocksThrottleReasons"),
+        SYM(event_set_create, false, "nvmlEventSetCreate"),
+        SYM(register_events, false, "nvmlDeviceRegisterEvents"),
+        SYM(event_set_wait_v2, false, "nvmlEventSetWait_v2"),
+        SYM(event_set_wait, false, "nvmlEventSetWait"),
+        SYM(event_set_free, false, "nvmlEventSetFree"),
 };
 
 _Static_assert(sizeof(void *) == sizeof(int (*)(void)),
@@ -512,10 +606,10 @@ static void get_mig_mode(struct nvml_gpu_ctx *c, struct gm_gpu *g)
 /* The lower of what GPU and slot support: nvmlDeviceGetMaxPcieLinkGeneration already means
  * "with this system", but older drivers answer the GPU's own maximum there, so the GPU-only
  * function (where present) caps it. */
-static void get_pcie_gen_max(struct nvml_gpu_ctx *c, struct gm_gpu *g)
+static void get_pcie_gen_max(struct nvml_gpu_ctx *c, struct gm_fint *out)
 {
 	const struct nvml_api *a = &c->n->api;
-	if (!get_uint(c, a->pcie_gen_max, "nvmlDeviceGetMaxPcieLinkGeneration", &g->pcie_gen_max))
+	if (!get_uint(c, a->pcie_gen_max, "nvmlDeviceGetMaxPcieLinkGeneration", out))
 		return;
 	if (!a->pcie_gen_gpu_max)
 		return;
@@ -523,9 +617,9 @@ static void get_pcie_gen_max(struct nvml_gpu_ctx *c, struct gm_gpu *g)
 	int rc = a->pcie_gen_gpu_max(c->h, &gpu_max);
 	if (rc == NVML_ERROR_GPU_IS_LOST) {
 		c->lost = true;
-		gm_fact_fail(&g->pcie_gen_max.f, GM_FACT_ERROR, GPU_LOST_WHY);
-	} else if (rc == NVML_SUCCESS && gpu_max > 0 && gpu_max < g->pcie_gen_max.v) {
-		g->pcie_gen_max.v = gpu_max;
+		gm_fact_fail(&out->f, GM_FACT_ERROR, GPU_LOST_WHY);
+	} else if (rc == NVML_SUCCESS && gpu_max > 0 && gpu_max < out->v) {
+		out->v = gpu_max;
 	}
 }
 
@@ -845,7 +939,7 @@ void gm_nvml_gpu(struct gm_nvml *nvml, unsigned index, struct gm_gpu *g)
 	get_mig_mode(&c, g);
 	get_uint(&c, a->pcie_gen_current, "nvmlDeviceGetCurrPcieLinkGeneration",
 	         &g->pcie_gen_current);
-	get_pcie_gen_max(&c, g);
+	get_pcie_gen_max(&c, &g->pcie_gen_max);
 	get_uint(&c, a->pcie_width_current, "nvmlDeviceGetCurrPcieLinkWidth",
 	         &g->pcie_width_current);
 	get_uint(&c, a->pcie_width_max, "nvmlDeviceGetMaxPcieLinkWidth", &g->pcie_width_max);
@@ -900,4 +994,380 @@ void gm_nvml_collect(struct gm_nvidia *nv, const char *library)
 out:
 	nvml_unload(&n);
 	gm_err_release(&err);
+}
+
+/* ---- Sampling (the exporter) --------------------------------------------------------------- */
+
+static void ident_bus_id(struct nvml_gpu_ctx *c, struct gm_fstr *out)
+{
+	struct nvml_pci_info pci;
+	memset(&pci, 0, sizeof(pci));
+	const char *fn = "nvmlDeviceGetPciInfo";
+	if (!can_call(c, c->n->api.pci_info != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	if (!call_ok(c, c->n->api.pci_info(c->h, &pci), fn, FACT_LIST(&out->f)))
+		return;
+	struct gm_buf bdf = GM_BUF_INIT, id = GM_BUF_INIT;
+	if (bdf_from_pci(&pci, &bdf)) {
+		/* "0000:3b:00.0" -> "00000000:3B:00.0", as NVML and dcgm-exporter write it. */
+		const char *s = gm_buf_cstr(&bdf);
+		const char *colon = strchr(s, ':');
+		size_t dom = colon ? (size_t)(colon - s) : 0;
+		if (dom < 8)
+			gm_buf_addpad(&id, '0', 8 - dom);
+		for (; *s; s++)
+			gm_buf_addch(&id, *s >= 'a' && *s <= 'f' ? (char)(*s - 'a' + 'A') : *s);
+		gm_fstr_take(out, gm_buf_detach(&id));
+	} else {
+		gm_buf_addf(&id, "%s: not a PCI address: '%.32s'", fn, pci.bus_id);
+		gm_fact_fail(&out->f, GM_FACT_ERROR, gm_buf_cstr(&id));
+	}
+	gm_buf_release(&id);
+	gm_buf_release(&bdf);
+}
+
+/* The handle of a GPU, or every fact failed with why. */
+static bool sample_handle(struct gm_nvml *nvml, unsigned index, struct nvml_gpu_ctx *c,
+                          struct gm_fact *const *facts, size_t count)
+{
+	int rc = nvml->api.handle_by_index(index, &c->h);
+	if (rc == NVML_SUCCESS)
+		return true;
+	c->lost = true;
+	if (rc == NVML_ERROR_GPU_IS_LOST)
+		fail_all(facts, count, GM_FACT_ERROR, GPU_LOST_WHY);
+	else
+		fail_call(nvml, "nvmlDeviceGetHandleByIndex", rc, facts, count);
+	return false;
+}
+
+void gm_nvml_ident(struct gm_nvml *nvml, unsigned index, struct gm_nvml_ident *id)
+{
+	struct nvml_gpu_ctx c = {nvml, NULL, false};
+	if (!sample_handle(nvml, index, &c,
+	                   FACT_LIST(&id->name.f, &id->uuid.f, &id->bus_id.f, &id->minor.f)))
+		return;
+	get_str(&c, nvml->api.name, "nvmlDeviceGetName", &id->name);
+	get_str(&c, nvml->api.uuid, "nvmlDeviceGetUUID", &id->uuid);
+	ident_bus_id(&c, &id->bus_id);
+	get_uint(&c, nvml->api.minor, "nvmlDeviceGetMinorNumber", &id->minor);
+}
+
+void gm_nvml_ident_release(struct gm_nvml_ident *id)
+{
+	if (!id)
+		return;
+	gm_fstr_release(&id->name);
+	gm_fstr_release(&id->uuid);
+	gm_fstr_release(&id->bus_id);
+	gm_fint_release(&id->minor);
+}
+
+/* fn(handle, arg, &value) for the clock and temperature functions. */
+static void get_uint_arg(struct nvml_gpu_ctx *c, int (*fn)(struct nvml_device *, int, unsigned *),
+                         const char *name, int arg, struct gm_fint *out)
+{
+	unsigned v = 0;
+	if (!can_call(c, fn != NULL, name, FACT_LIST(&out->f)))
+		return;
+	if (call_ok(c, fn(c->h, arg, &v), name, FACT_LIST(&out->f)))
+		gm_fint_set(out, v);
+}
+
+static void get_memory_temp(struct nvml_gpu_ctx *c, struct gm_fint *out)
+{
+	const char *fn = "nvmlDeviceGetFieldValues";
+	if (!can_call(c, c->n->api.field_values != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	struct nvml_field_value fv;
+	memset(&fv, 0, sizeof(fv));
+	fv.field_id = NVML_FI_DEV_MEMORY_TEMP;
+	if (!call_ok(c, c->n->api.field_values(c->h, 1, &fv), fn, FACT_LIST(&out->f)))
+		return;
+	if (!call_ok(c, fv.nvml_return, "nvmlDeviceGetFieldValues(NVML_FI_DEV_MEMORY_TEMP)",
+	             FACT_LIST(&out->f)))
+		return;
+	switch (fv.value_type) {
+	case NVML_VALUE_TYPE_DOUBLE: gm_fint_set(out, (int64_t)fv.value.d); break;
+	case NVML_VALUE_TYPE_UNSIGNED_INT: gm_fint_set(out, fv.value.ui); break;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG: gm_fint_set(out, (int64_t)fv.value.ul); break;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: gm_fint_set(out, (int64_t)fv.value.ull); break;
+	case NVML_VALUE_TYPE_SIGNED_LONG_LONG: gm_fint_set(out, fv.value.sll); break;
+	case NVML_VALUE_TYPE_SIGNED_INT: gm_fint_set(out, fv.value.si); break;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT: gm_fint_set(out, fv.value.us); break;
+	default:
+		gm_fact_fail(
+		        &out->f, GM_FACT_ERROR,
+		        "nvmlDeviceGetFieldValues(NVML_FI_DEV_MEMORY_TEMP): unknown value type");
+		break;
+	}
+}
+
+static void get_energy(struct nvml_gpu_ctx *c, struct gm_fint *out)
+{
+	unsigned long long v = 0;
+	const char *fn = "nvmlDeviceGetTotalEnergyConsumption";
+	if (!can_call(c, c->n->api.total_energy != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	if (call_ok(c, c->n->api.total_energy(c->h, &v), fn, FACT_LIST(&out->f)))
+		gm_fint_set(out, (int64_t)v);
+}
+
+static void get_utilization(struct nvml_gpu_ctx *c, struct gm_nvml_sample *s)
+{
+	struct nvml_utilization u = {0, 0};
+	const char *fn = "nvmlDeviceGetUtilizationRates";
+	if (!can_call(c, c->n->api.utilization != NULL, fn,
+	              FACT_LIST(&s->util_gpu.f, &s->util_memory.f)))
+		return;
+	if (!call_ok(c, c->n->api.utilization(c->h, &u), fn,
+	             FACT_LIST(&s->util_gpu.f, &s->util_memory.f)))
+		return;
+	gm_fint_set(&s->util_gpu, u.gpu);
+	gm_fint_set(&s->util_memory, u.memory);
+}
+
+static void get_codec_util(struct nvml_gpu_ctx *c,
+                           int (*fn)(struct nvml_device *, unsigned *, unsigned *),
+                           const char *name, struct gm_fint *out)
+{
+	unsigned util = 0, period = 0;
+	if (!can_call(c, fn != NULL, name, FACT_LIST(&out->f)))
+		return;
+	if (call_ok(c, fn(c->h, &util, &period), name, FACT_LIST(&out->f)))
+		gm_fint_set(out, util);
+}
+
+static void get_fb(struct nvml_gpu_ctx *c, struct gm_nvml_sample *s)
+{
+	const struct nvml_api *a = &c->n->api;
+	const char *fn = "nvmlDeviceGetMemoryInfo";
+	if (!can_call(c, a->memory_v2 || a->memory, fn,
+	              FACT_LIST(&s->fb_total.f, &s->fb_reserved.f, &s->fb_free.f, &s->fb_used.f)))
+		return;
+	if (a->memory_v2) {
+		struct nvml_memory_v2 m;
+		memset(&m, 0, sizeof(m));
+		m.version = NVML_STRUCT_VERSION(struct nvml_memory_v2, 2);
+		if (!call_ok(c, a->memory_v2(c->h, &m), fn,
+		             FACT_LIST(&s->fb_total.f, &s->fb_reserved.f, &s->fb_free.f,
+		                       &s->fb_used.f)))
+			return;
+		gm_fint_set(&s->fb_total, (int64_t)m.total);
+		gm_fint_set(&s->fb_reserved, (int64_t)m.reserved);
+		gm_fint_set(&s->fb_free, (int64_t)m.free);
+		gm_fint_set(&s->fb_used, (int64_t)m.used);
+		return;
+	}
+	struct nvml_memory m;
+	memset(&m, 0, sizeof(m));
+	if (!call_ok(c, a->memory(c->h, &m), fn,
+	             FACT_LIST(&s->fb_total.f, &s->fb_reserved.f, &s->fb_free.f, &s->fb_used.f)))
+		return;
+	gm_fint_set(&s->fb_total, (int64_t)m.total);
+	gm_fint_set(&s->fb_free, (int64_t)m.free);
+	gm_fint_set(&s->fb_used, (int64_t)m.used);
+	gm_fact_fail(&s->fb_reserved.f, GM_FACT_UNSUPPORTED,
+	             "nvmlDeviceGetMemoryInfo_v2: function not in this driver");
+}
+
+static void get_clock_events(struct nvml_gpu_ctx *c, struct gm_fint *out)
+{
+	unsigned long long v = 0;
+	const char *fn = "nvmlDeviceGetCurrentClocksEventReasons";
+	if (!can_call(c, c->n->api.clock_events != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	if (call_ok(c, c->n->api.clock_events(c->h, &v), fn, FACT_LIST(&out->f)))
+		gm_fint_set(out, (int64_t)(v & 0x7fffffffffffffffULL));
+}
+
+static void get_ecc_total(struct nvml_gpu_ctx *c, int type, int counter, struct gm_fint *out)
+{
+	unsigned long long v = 0;
+	const char *fn = "nvmlDeviceGetTotalEccErrors";
+	if (!can_call(c, c->n->api.total_ecc_errors != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	if (call_ok(c, c->n->api.total_ecc_errors(c->h, type, counter, &v), fn, FACT_LIST(&out->f)))
+		gm_fint_set(out, (int64_t)v);
+}
+
+static void get_sample_remapped(struct nvml_gpu_ctx *c, struct gm_nvml_sample *s)
+{
+	unsigned corr = 0, unc = 0, pending = 0, failed = 0;
+	const char *fn = "nvmlDeviceGetRemappedRows";
+	if (!can_call(c, c->n->api.remapped_rows != NULL, fn,
+	              FACT_LIST(&s->remapped_correctable.f, &s->remapped_uncorrectable.f,
+	                        &s->remapped_pending.f, &s->remapped_failed.f)))
+		return;
+	if (!call_ok(c, c->n->api.remapped_rows(c->h, &corr, &unc, &pending, &failed), fn,
+	             FACT_LIST(&s->remapped_correctable.f, &s->remapped_uncorrectable.f,
+	                       &s->remapped_pending.f, &s->remapped_failed.f)))
+		return;
+	gm_fint_set(&s->remapped_correctable, corr);
+	gm_fint_set(&s->remapped_uncorrectable, unc);
+	gm_fbool_set(&s->remapped_pending, pending != 0);
+	gm_fbool_set(&s->remapped_failed, failed != 0);
+}
+
+#define SAMPLE_FACTS(s)                                                                            \
+	&(s)->sm_clock_mhz.f, &(s)->mem_clock_mhz.f, &(s)->gpu_temp_c.f, &(s)->memory_temp_c.f,    \
+	        &(s)->power_mw.f, &(s)->energy_mj.f, &(s)->util_gpu.f, &(s)->util_memory.f,        \
+	        &(s)->util_encoder.f, &(s)->util_decoder.f, &(s)->fb_total.f, &(s)->fb_reserved.f, \
+	        &(s)->fb_free.f, &(s)->fb_used.f, &(s)->pcie_replay.f, &(s)->pcie_gen_current.f,   \
+	        &(s)->pcie_gen_max.f, &(s)->pcie_width_current.f, &(s)->pcie_width_max.f,          \
+	        &(s)->clock_events.f, &(s)->ecc[0][0].f, &(s)->ecc[0][1].f, &(s)->ecc[1][0].f,     \
+	        &(s)->ecc[1][1].f, &(s)->retired_pending.f, &(s)->remapped_correctable.f,          \
+	        &(s)->remapped_uncorrectable.f, &(s)->remapped_pending.f, &(s)->remapped_failed.f
+
+void gm_nvml_sample(struct gm_nvml *nvml, unsigned index, struct gm_nvml_sample *s)
+{
+	struct nvml_gpu_ctx c = {nvml, NULL, false};
+	const struct nvml_api *a = &nvml->api;
+	if (!sample_handle(nvml, index, &c, FACT_LIST(SAMPLE_FACTS(s)))) {
+		s->lost = true;
+		return;
+	}
+	get_uint_arg(&c, a->clock_info, "nvmlDeviceGetClockInfo", NVML_CLOCK_SM, &s->sm_clock_mhz);
+	get_uint_arg(&c, a->clock_info, "nvmlDeviceGetClockInfo", NVML_CLOCK_MEM,
+	             &s->mem_clock_mhz);
+	get_uint_arg(&c, a->temperature, "nvmlDeviceGetTemperature", NVML_TEMPERATURE_GPU,
+	             &s->gpu_temp_c);
+	get_memory_temp(&c, &s->memory_temp_c);
+	get_uint(&c, a->power_usage, "nvmlDeviceGetPowerUsage", &s->power_mw);
+	get_energy(&c, &s->energy_mj);
+	get_utilization(&c, s);
+	get_codec_util(&c, a->encoder_util, "nvmlDeviceGetEncoderUtilization", &s->util_encoder);
+	get_codec_util(&c, a->decoder_util, "nvmlDeviceGetDecoderUtilization", &s->util_decoder);
+	get_fb(&c, s);
+	get_uint(&c, a->pcie_replay, "nvmlDeviceGetPcieReplayCounter", &s->pcie_replay);
+	get_uint(&c, a->pcie_gen_current, "nvmlDeviceGetCurrPcieLinkGeneration",
+	         &s->pcie_gen_current);
+	get_pcie_gen_max(&c, &s->pcie_gen_max);
+	get_uint(&c, a->pcie_width_current, "nvmlDeviceGetCurrPcieLinkWidth",
+	         &s->pcie_width_current);
+	get_uint(&c, a->pcie_width_max, "nvmlDeviceGetMaxPcieLinkWidth", &s->pcie_width_max);
+	get_clock_events(&c, &s->clock_events);
+	get_ecc_total(&c, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC, &s->ecc[0][0]);
+	get_ecc_total(&c, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_AGGREGATE_ECC, &s->ecc[0][1]);
+	get_ecc_total(&c, NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC, &s->ecc[1][0]);
+	get_ecc_total(&c, NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_AGGREGATE_ECC, &s->ecc[1][1]);
+	get_enabled(&c, a->retired_pending, "nvmlDeviceGetRetiredPagesPendingStatus",
+	            &s->retired_pending);
+	get_sample_remapped(&c, s);
+	s->lost = c.lost;
+}
+
+void gm_nvml_sample_release(struct gm_nvml_sample *s)
+{
+	if (!s)
+		return;
+	struct gm_fact *const all[] = {SAMPLE_FACTS(s)};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		gm_fact_release(all[i]);
+}
+
+/* ---- Xid events -------------------------------------------------------------------------- */
+
+struct gm_nvml_events {
+	struct gm_nvml *n;
+	struct nvml_event_set *set;
+	struct nvml_device **handles; /* by NVML index; NULL where not registered */
+	unsigned count;
+};
+
+enum gm_rc gm_nvml_events_open(struct gm_nvml *nvml, unsigned count, struct gm_nvml_events **out,
+                               struct gm_err *err)
+{
+	const struct nvml_api *a = &nvml->api;
+	struct gm_nvml_events *ev = NULL;
+	enum gm_rc rc = GM_OK;
+	unsigned registered = 0;
+	*out = NULL;
+	if (!a->event_set_create || !a->register_events || !a->event_set_free ||
+	    (!a->event_set_wait_v2 && !a->event_set_wait))
+		return gm_err_set(err, GM_ERR_UNSUPPORTED,
+		                  "NVML events: nvmlEventSetCreate: function not in this driver");
+	ev = gm_xcalloc(1, sizeof(*ev));
+	ev->n = nvml;
+	ev->count = count;
+	ev->handles = count ? gm_xcalloc(count, sizeof(*ev->handles)) : NULL;
+	int nrc = a->event_set_create(&ev->set);
+	if (nrc != NVML_SUCCESS) {
+		ev->set = NULL;
+		rc = gm_err_set(
+		        err, nrc == NVML_ERROR_NOT_SUPPORTED ? GM_ERR_UNSUPPORTED : GM_ERR_DRIVER,
+		        "NVML events: nvmlEventSetCreate: %s", nvml_strerror(nvml, nrc));
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		struct nvml_device *h = NULL;
+		if (a->handle_by_index(i, &h) != NVML_SUCCESS)
+			continue;
+		nrc = a->register_events(h, NVML_EVENT_TYPE_XID_CRITICAL_ERROR, ev->set);
+		if (nrc == NVML_SUCCESS) {
+			ev->handles[i] = h;
+			registered++;
+		} else {
+			gm_debug("GPU %u: nvmlDeviceRegisterEvents: %s", i,
+			         nvml_strerror(nvml, nrc));
+		}
+	}
+	if (!registered)
+		rc = gm_err_set(err, GM_ERR_UNSUPPORTED,
+		                "NVML events: no GPU could register for Xid events");
+out:
+	if (rc != GM_OK)
+		gm_nvml_events_close(ev);
+	else
+		*out = ev;
+	return rc;
+}
+
+enum gm_rc gm_nvml_events_wait(struct gm_nvml_events *ev, unsigned timeout_ms, unsigned *gpu,
+                               unsigned long long *xid, struct gm_err *err)
+{
+	const struct nvml_api *a = &ev->n->api;
+	struct nvml_device *dev = NULL;
+	unsigned long long type = 0, data = 0;
+	int rc;
+	if (a->event_set_wait_v2) {
+		struct nvml_event_data_v2 d;
+		memset(&d, 0, sizeof(d));
+		rc = a->event_set_wait_v2(ev->set, &d, timeout_ms);
+		dev = d.device;
+		type = d.event_type;
+		data = d.event_data;
+	} else {
+		struct nvml_event_data d;
+		memset(&d, 0, sizeof(d));
+		rc = a->event_set_wait(ev->set, &d, timeout_ms);
+		dev = d.device;
+		type = d.event_type;
+		data = d.event_data;
+	}
+	if (rc == NVML_ERROR_TIMEOUT)
+		return GM_ERR_NOT_FOUND;
+	if (rc != NVML_SUCCESS)
+		return gm_err_set(err, GM_ERR_DRIVER, "nvmlEventSetWait: %s",
+		                  nvml_strerror(ev->n, rc));
+	if (!(type & NVML_EVENT_TYPE_XID_CRITICAL_ERROR))
+		return GM_ERR_NOT_FOUND;
+	for (unsigned i = 0; i < ev->count; i++) {
+		if (ev->handles[i] && ev->handles[i] == dev) {
+			*gpu = i;
+			*xid = data;
+			return GM_OK;
+		}
+	}
+	return GM_ERR_NOT_FOUND;
+}
+
+void gm_nvml_events_close(struct gm_nvml_events *ev)
+{
+	if (!ev)
+		return;
+	if (ev->set && ev->n->api.event_set_free)
+		ev->n->api.event_set_free(ev->set);
+	free(ev->handles);
+	free(ev);
 }

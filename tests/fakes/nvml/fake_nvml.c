@@ -59,11 +59,13 @@
  * PCIe generation, memory info v2), so callers' fallbacks can be tested. */
 #include <errno.h>
 #include <libfyaml.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/banned.h"
@@ -79,6 +81,7 @@ enum {
 	NVML_ERROR_NOT_SUPPORTED = 3,
 	NVML_ERROR_INSUFFICIENT_SIZE = 7,
 	NVML_ERROR_DRIVER_NOT_LOADED = 9,
+	NVML_ERROR_TIMEOUT = 10,
 	NVML_ERROR_GPU_IS_LOST = 15,
 	NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
 	NVML_ERROR_UNKNOWN = 999,
@@ -161,6 +164,12 @@ struct fake_device {
 
 /* ---- The fixture ------------------------------------------------------------------------- */
 
+#define FAKE_MAX_DEVICES 64
+#define FAKE_MAX_XIDS    256
+
+/* Handles point into this array, so they stay valid when the fixture is read again. */
+static struct fake_device fake_devs[FAKE_MAX_DEVICES];
+
 static struct {
 	int refs; /* nvmlInit count not yet shut down */
 	struct fy_document *doc;
@@ -168,7 +177,23 @@ static struct {
 	struct fake_device *devs;
 	unsigned n_devs;
 	long long latency_us;
+	char *file;     /* the fixture, to notice changes */
+	struct stat st; /* as it was when read */
+	int broken;     /* the init_error of a changed fixture: every call answers it */
 } fake;
+
+/* Xid events of the fixture, waiting to be delivered. The event wait runs in the caller's
+ * event thread while the other calls run in its sampling thread: this is the only state they
+ * share, so it has its own lock. */
+struct fake_xid {
+	unsigned dev;
+	unsigned long long xid;
+	long long at_ms; /* CLOCK_MONOTONIC */
+};
+
+static pthread_mutex_t xid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fake_xid xids[FAKE_MAX_XIDS];
+static unsigned n_xids;
 
 enum ftype {
 	F_STR,
@@ -219,6 +244,31 @@ static const struct field nvlink_fields[] = {
         {NULL, F_STR, NULL},
 };
 
+static const struct field clock_fields[] = {
+        {"sm", F_UINT, NULL},
+        {"mem", F_UINT, NULL},
+        {NULL, F_STR, NULL},
+};
+
+static const struct field util_fields[] = {
+        {"gpu", F_UINT, NULL},     {"memory", F_UINT, NULL}, {"encoder", F_UINT, NULL},
+        {"decoder", F_UINT, NULL}, {NULL, F_STR, NULL},
+};
+
+static const struct field ecc_fields[] = {
+        {"corrected_volatile", F_UINT, NULL},
+        {"corrected_aggregate", F_UINT, NULL},
+        {"uncorrected_volatile", F_UINT, NULL},
+        {"uncorrected_aggregate", F_UINT, NULL},
+        {NULL, F_STR, NULL},
+};
+
+static const struct field xid_fields[] = {
+        {"after_ms", F_UINT, NULL},
+        {"xid", F_UINT, NULL},
+        {NULL, F_STR, NULL},
+};
+
 static const struct field device_fields[] = {
         {"name", F_STR, NULL},
         {"uuid", F_STR, NULL},
@@ -230,6 +280,16 @@ static const struct field device_fields[] = {
         {"minor", F_UINT, NULL},
         {"memory_total", F_UINT, NULL},
         {"memory_used", F_UINT, NULL},
+        {"memory_reserved", F_UINT, NULL},
+        {"clocks", F_MAP, clock_fields},
+        {"temperature", F_UINT, NULL},
+        {"memory_temperature", F_UINT, NULL},
+        {"power_mw", F_UINT, NULL},
+        {"energy_mj", F_UINT, NULL},
+        {"utilization", F_MAP, util_fields},
+        {"clocks_event_reasons", F_UINT, NULL},
+        {"ecc", F_MAP, ecc_fields},
+        {"xid_events", F_MAPLIST, xid_fields},
         {"compute_capability", F_CC, NULL},
         {"power_limit_mw", F_UINT, NULL},
         {"persistence_mode", F_BOOL, NULL},
@@ -492,20 +552,33 @@ static struct fy_node *lookup(struct fy_node *map, const char *path)
 	return map;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drops the Xid events not yet delivered (under xid_lock). */
+static void xids_clear(void)
+{
+	pthread_mutex_lock(&xid_lock);
+	n_xids = 0;
+	pthread_mutex_unlock(&xid_lock);
+}
+
 static void unload(void)
 {
 	fy_document_destroy(fake.doc);
-	free(fake.devs);
+	free(fake.file);
 	memset(&fake, 0, sizeof(fake));
+	xids_clear();
 }
 
-static int load(void)
+/* Reads and checks a fixture; NVML_SUCCESS with *doc, or the error nvmlInit answers. */
+static int parse_fixture(const char *file, struct fy_document **doc)
 {
-	const char *file = getenv("GPUMIGRATE_FAKE_NVML");
-	if (!file || !*file) {
-		fprintf(stderr, "fake-nvml: GPUMIGRATE_FAKE_NVML is not set (name a fixture)\n");
-		return NVML_ERROR_DRIVER_NOT_LOADED;
-	}
+	*doc = NULL;
 	FILE *fp = fopen(file, "r");
 	if (!fp) {
 		fprintf(stderr, "fake-nvml: cannot open '%s': %s\n", file, strerror(errno));
@@ -516,50 +589,124 @@ static int load(void)
 	struct fy_parse_cfg cfg = {
 	        .flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_AUTO,
 	};
-	fake.doc = fy_document_build_from_file(&cfg, file);
-	if (!fake.doc || fy_document_resolve(fake.doc) != 0) {
+	struct fy_document *d = fy_document_build_from_file(&cfg, file);
+	if (!d || fy_document_resolve(d) != 0) {
 		fprintf(stderr, "fake-nvml: %s: not a valid YAML or JSON document\n", file);
-		unload();
+		fy_document_destroy(d);
 		return NVML_ERROR_UNKNOWN;
 	}
-	fake.root = fy_document_root(fake.doc);
-	if (!fake.root || !check_map(file, fake.root, top_fields)) {
-		if (!fake.root)
+	struct fy_node *root = fy_document_root(d);
+	if (!root || !check_map(file, root, top_fields)) {
+		if (!root)
 			fprintf(stderr, "fake-nvml: %s: the document is empty\n", file);
-		unload();
+		fy_document_destroy(d);
 		return NVML_ERROR_UNKNOWN;
 	}
-
-	int init_error = NVML_SUCCESS;
-	if (parse_errname(scalar(lookup(fake.root, "init_error")), &init_error) &&
-	    init_error != NVML_SUCCESS) {
-		unload();
-		return init_error;
+	struct fy_node *devs = lookup(root, "devices");
+	if (devs && fy_node_sequence_item_count(devs) > FAKE_MAX_DEVICES) {
+		fprintf(stderr, "fake-nvml: %s: more than %d devices\n", file, FAKE_MAX_DEVICES);
+		fy_document_destroy(d);
+		return NVML_ERROR_UNKNOWN;
 	}
+	*doc = d;
+	return NVML_SUCCESS;
+}
 
+/* Makes doc the fixture served (the old one is destroyed). Device handles stay the same
+ * pointers; call counts restart; Xid events are armed relative to now. */
+static void install(struct fy_document *doc)
+{
 	unsigned long long u = 0;
+	fy_document_destroy(fake.doc);
+	fake.doc = doc;
+	fake.root = fy_document_root(doc);
+	fake.latency_us = 0;
 	if (parse_u64(scalar(lookup(fake.root, "latency_us")), &u))
 		fake.latency_us = (long long)u;
 
 	struct fy_node *devs = lookup(fake.root, "devices");
 	int n = devs ? fy_node_sequence_item_count(devs) : 0;
-	if (n > 0) {
-		fake.devs = calloc((size_t)n, sizeof(*fake.devs));
-		if (!fake.devs) {
-			unload();
-			return NVML_ERROR_UNKNOWN;
-		}
-	}
+	long long t0 = now_ms();
+	memset(fake_devs, 0, sizeof(fake_devs));
+	pthread_mutex_lock(&xid_lock);
+	n_xids = 0;
 	for (int i = 0; i < n; i++) {
-		struct fake_device *d = &fake.devs[i];
+		struct fake_device *d = &fake_devs[i];
 		d->index = (unsigned)i;
 		d->node = fy_node_sequence_get_by_index(devs, i);
 		d->lost_after = -1;
 		if (parse_u64(scalar(lookup(d->node, "lost_after_calls")), &u))
 			d->lost_after = (long long)u;
+		struct fy_node *list = lookup(d->node, "xid_events");
+		void *it = NULL;
+		struct fy_node *item;
+		while (list && (item = fy_node_sequence_iterate(list, &it)) != NULL &&
+		       n_xids < FAKE_MAX_XIDS) {
+			unsigned long long after = 0, xid = 0;
+			parse_u64(scalar(lookup(item, "after_ms")), &after);
+			parse_u64(scalar(lookup(item, "xid")), &xid);
+			xids[n_xids++] = (struct fake_xid){(unsigned)i, xid, t0 + (long long)after};
+		}
 	}
+	pthread_mutex_unlock(&xid_lock);
+	fake.devs = fake_devs;
 	fake.n_devs = (unsigned)n;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int load(void)
+{
+	const char *file = getenv("GPUMIGRATE_FAKE_NVML");
+	if (!file || !*file) {
+		fprintf(stderr, "fake-nvml: GPUMIGRATE_FAKE_NVML is not set (name a fixture)\n");
+		return NVML_ERROR_DRIVER_NOT_LOADED;
+	}
+	struct fy_document *doc = NULL;
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	stat(file, &st);
+	int rc = parse_fixture(file, &doc);
+	if (rc != NVML_SUCCESS)
+		return rc;
+	int init_error = NVML_SUCCESS;
+	if (parse_errname(scalar(lookup(fy_document_root(doc), "init_error")), &init_error) &&
+	    init_error != NVML_SUCCESS) {
+		fy_document_destroy(doc);
+		return init_error;
+	}
+	install(doc);
+	fake.file = strdup(file);
+	fake.st = st;
 	return NVML_SUCCESS;
+}
+
+/* While initialised: a fixture file that changed (mtime, size or inode) is read again, so a
+ * test can change what the GPUs answer at run time. A fixture that now has init_error stands
+ * for a driver that went away: every call answers that error until one without it comes. A
+ * broken rewrite (half written) keeps the old fixture. */
+static void maybe_reload(void)
+{
+	struct stat st;
+	struct fy_document *doc = NULL;
+	if (fake.refs <= 0 || !fake.file || stat(fake.file, &st) != 0 || same_file(&st, &fake.st))
+		return;
+	if (parse_fixture(fake.file, &doc) != NVML_SUCCESS)
+		return;
+	fake.st = st;
+	int init_error = NVML_SUCCESS;
+	if (parse_errname(scalar(lookup(fy_document_root(doc), "init_error")), &init_error) &&
+	    init_error != NVML_SUCCESS) {
+		fake.broken = init_error;
+		fy_document_destroy(doc);
+		return;
+	}
+	fake.broken = NVML_SUCCESS;
+	install(doc);
 }
 
 static void latency(void)
@@ -608,6 +755,9 @@ static int sys_enter(const char *fn)
 {
 	if (fake.refs <= 0)
 		return NVML_ERROR_UNINITIALIZED;
+	maybe_reload();
+	if (fake.broken)
+		return fake.broken;
 	latency();
 	return configured_error(lookup(fake.root, "errors"), fn, NULL);
 }
@@ -618,6 +768,8 @@ static int dev_enter(struct fake_device *d, const char *fn, const char *field)
 {
 	if (fake.refs <= 0)
 		return NVML_ERROR_UNINITIALIZED;
+	if (fake.broken)
+		return fake.broken;
 	if (!d || fake.n_devs == 0 || d < fake.devs || d >= fake.devs + fake.n_devs)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	latency();
@@ -860,33 +1012,40 @@ EXPORT int nvmlDeviceGetMinorNumber(struct fake_device *d, unsigned *minor)
 	return rc ? rc : get_uint(d->node, "minor", minor);
 }
 
-static int memory_values(struct fake_device *d, unsigned long long *total, unsigned long long *used)
+/* used excludes reserved (as v2 reports them); used + reserved never exceed total. */
+static int memory_values(struct fake_device *d, unsigned long long *total, unsigned long long *used,
+                         unsigned long long *reserved)
 {
 	*used = 0;
+	*reserved = 0;
 	int rc = get_u64(d->node, "memory_total", total);
 	if (rc)
 		return rc;
 	get_u64(d->node, "memory_used", used);
-	if (*used > *total)
-		*used = *total;
+	get_u64(d->node, "memory_reserved", reserved);
+	if (*reserved > *total)
+		*reserved = *total;
+	if (*used > *total - *reserved)
+		*used = *total - *reserved;
 	return NVML_SUCCESS;
 }
 
 EXPORT int nvmlDeviceGetMemoryInfo(struct fake_device *d, struct nvml_memory *m);
 EXPORT int nvmlDeviceGetMemoryInfo(struct fake_device *d, struct nvml_memory *m)
 {
-	unsigned long long total = 0, used = 0;
+	unsigned long long total = 0, used = 0, reserved = 0;
 	int rc = dev_enter(d, "nvmlDeviceGetMemoryInfo", "memory_total");
 	if (rc)
 		return rc;
 	if (!m)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	rc = memory_values(d, &total, &used);
+	rc = memory_values(d, &total, &used, &reserved);
 	if (rc)
 		return rc;
+	/* Version 1 counts the reserved memory as used. */
 	m->total = total;
-	m->used = used;
-	m->free = total - used;
+	m->used = used + reserved;
+	m->free = total - used - reserved;
 	return NVML_SUCCESS;
 }
 
@@ -1034,13 +1193,18 @@ EXPORT int nvmlDeviceGetRetiredPagesPendingStatus(struct fake_device *d, int *pe
 	                    pending);
 }
 
-/* errorType 0 corrected, 1 uncorrected; counterType 0 volatile, 1 aggregate. Only the
- * uncorrected volatile count is in fixtures; the others read 0. With ECC off: NOT_SUPPORTED. */
+/* errorType 0 corrected, 1 uncorrected; counterType 0 volatile, 1 aggregate: from the ecc map
+ * (ecc.uncorrected_volatile falls back to ecc_uncorrected_volatile); counts not given read 0.
+ * With ECC off: NOT_SUPPORTED. */
 EXPORT int nvmlDeviceGetTotalEccErrors(struct fake_device *d, int error_type, int counter_type,
                                        unsigned long long *count);
 EXPORT int nvmlDeviceGetTotalEccErrors(struct fake_device *d, int error_type, int counter_type,
                                        unsigned long long *count)
 {
+	static const char *const keys[2][2] = {
+	        {"ecc.corrected_volatile", "ecc.corrected_aggregate"},
+	        {"ecc.uncorrected_volatile", "ecc.uncorrected_aggregate"},
+	};
 	bool ecc = false;
 	int rc = dev_enter(d, "nvmlDeviceGetTotalEccErrors", "ecc_uncorrected_volatile");
 	if (rc)
@@ -1049,6 +1213,9 @@ EXPORT int nvmlDeviceGetTotalEccErrors(struct fake_device *d, int error_type, in
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (get_bool(d->node, "ecc_mode", &ecc) != NVML_SUCCESS || !ecc)
 		return NVML_ERROR_NOT_SUPPORTED;
+	*count = 0;
+	if (get_u64(d->node, keys[error_type][counter_type], count) == NVML_SUCCESS)
+		return NVML_SUCCESS;
 	if (error_type == 1 && counter_type == 0)
 		return get_u64(d->node, "ecc_uncorrected_volatile", count);
 	*count = 0;
@@ -1172,8 +1339,314 @@ EXPORT int nvmlDeviceGetCpuAffinity(struct fake_device *d, unsigned words, unsig
 	return NVML_SUCCESS;
 }
 
+/* ---- Sampling ---------------------------------------------------------------------------- */
+
+/* nvmlClockType_t: 1 SM, 2 memory (0 graphics and 3 video are not in fixtures). */
+EXPORT int nvmlDeviceGetClockInfo(struct fake_device *d, int type, unsigned *clock);
+EXPORT int nvmlDeviceGetClockInfo(struct fake_device *d, int type, unsigned *clock)
+{
+	const char *field = type == 1 ? "clocks.sm" : type == 2 ? "clocks.mem" : "clocks.other";
+	int rc = dev_enter(d, "nvmlDeviceGetClockInfo", field);
+	if (rc)
+		return rc;
+	if (type < 0 || type > 3)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	return get_uint(d->node, field, clock);
+}
+
+/* Sensor 0 (the GPU die) is the only one NVML defines. */
+EXPORT int nvmlDeviceGetTemperature(struct fake_device *d, int sensor, unsigned *temp);
+EXPORT int nvmlDeviceGetTemperature(struct fake_device *d, int sensor, unsigned *temp)
+{
+	int rc = dev_enter(d, "nvmlDeviceGetTemperature", "temperature");
+	if (rc)
+		return rc;
+	if (sensor != 0)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	return get_uint(d->node, "temperature", temp);
+}
+
+struct nvml_field_value {
+	unsigned field_id, scope_id;
+	long long timestamp, latency_us;
+	int value_type, nvml_return;
+	union {
+		double d;
+		unsigned ui;
+		unsigned long long ull;
+	} value;
+};
+
+#define NVML_FI_DEV_MEMORY_TEMP            82
+#define NVML_FI_DEV_TOTAL_ENERGY           83
+#define NVML_VALUE_TYPE_UNSIGNED_INT       1
+#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG 3
+
+/* Answers the fields fixtures have: 82 (memory_temperature, unsigned int) and 83 (energy_mj,
+ * unsigned long long); every other field id answers NOT_SUPPORTED in its nvmlReturn. */
+EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
+                                    struct nvml_field_value *values);
+EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
+                                    struct nvml_field_value *values)
+{
+	int rc = dev_enter(d, "nvmlDeviceGetFieldValues", NULL);
+	if (rc)
+		return rc;
+	if (count < 0 || (count > 0 && !values))
+		return NVML_ERROR_INVALID_ARGUMENT;
+	for (int i = 0; i < count; i++) {
+		struct nvml_field_value *v = &values[i];
+		const char *field = v->field_id == NVML_FI_DEV_MEMORY_TEMP    ? "memory_temperature"
+		                    : v->field_id == NVML_FI_DEV_TOTAL_ENERGY ? "energy_mj"
+		                                                              : NULL;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v->timestamp = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		v->latency_us = 0;
+		v->nvml_return = NVML_ERROR_NOT_SUPPORTED;
+		if (!field)
+			continue;
+		v->nvml_return = configured_error(lookup(d->node, "errors"), "", field);
+		struct fy_node *ns = lookup(d->node, "not_supported");
+		void *it = NULL;
+		struct fy_node *item;
+		while (v->nvml_return == NVML_SUCCESS && ns &&
+		       (item = fy_node_sequence_iterate(ns, &it)) != NULL)
+			if (names_call(scalar(item), "", field))
+				v->nvml_return = NVML_ERROR_NOT_SUPPORTED;
+		if (v->nvml_return != NVML_SUCCESS)
+			continue;
+		unsigned long long u = 0;
+		v->nvml_return = get_u64(d->node, field, &u);
+		if (v->field_id == NVML_FI_DEV_MEMORY_TEMP) {
+			v->value_type = NVML_VALUE_TYPE_UNSIGNED_INT;
+			v->value.ui = (unsigned)u;
+		} else {
+			v->value_type = NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+			v->value.ull = u;
+		}
+	}
+	return NVML_SUCCESS;
+}
+
+EXPORT int nvmlDeviceGetPowerUsage(struct fake_device *d, unsigned *mw);
+EXPORT int nvmlDeviceGetPowerUsage(struct fake_device *d, unsigned *mw)
+{
+	return dev_uint(d, "nvmlDeviceGetPowerUsage", "power_mw", mw);
+}
+
+EXPORT int nvmlDeviceGetTotalEnergyConsumption(struct fake_device *d, unsigned long long *mj);
+EXPORT int nvmlDeviceGetTotalEnergyConsumption(struct fake_device *d, unsigned long long *mj)
+{
+	int rc = dev_enter(d, "nvmlDeviceGetTotalEnergyConsumption", "energy_mj");
+	if (rc)
+		return rc;
+	if (!mj)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	return get_u64(d->node, "energy_mj", mj);
+}
+
+struct nvml_utilization {
+	unsigned gpu, memory;
+};
+
+EXPORT int nvmlDeviceGetUtilizationRates(struct fake_device *d, struct nvml_utilization *u);
+EXPORT int nvmlDeviceGetUtilizationRates(struct fake_device *d, struct nvml_utilization *u)
+{
+	int rc = dev_enter(d, "nvmlDeviceGetUtilizationRates", "utilization");
+	if (rc)
+		return rc;
+	if (!u)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	rc = get_uint(d->node, "utilization.gpu", &u->gpu);
+	return rc ? rc : get_uint(d->node, "utilization.memory", &u->memory);
+}
+
+/* The sampling period NVML answers with the encoder/decoder utilisation, in microseconds. */
+#define FAKE_CODEC_PERIOD_US 167000
+
+static int codec_util(struct fake_device *d, const char *fn, const char *field, unsigned *util,
+                      unsigned *period)
+{
+	int rc = dev_enter(d, fn, field);
+	if (rc)
+		return rc;
+	if (!util || !period)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	rc = get_uint(d->node, field, util);
+	if (rc == NVML_SUCCESS)
+		*period = FAKE_CODEC_PERIOD_US;
+	return rc;
+}
+
+EXPORT int nvmlDeviceGetEncoderUtilization(struct fake_device *d, unsigned *util, unsigned *period);
+EXPORT int nvmlDeviceGetEncoderUtilization(struct fake_device *d, unsigned *util, unsigned *period)
+{
+	return codec_util(d, "nvmlDeviceGetEncoderUtilization", "utilization.encoder", util,
+	                  period);
+}
+
+EXPORT int nvmlDeviceGetDecoderUtilization(struct fake_device *d, unsigned *util, unsigned *period);
+EXPORT int nvmlDeviceGetDecoderUtilization(struct fake_device *d, unsigned *util, unsigned *period)
+{
+	return codec_util(d, "nvmlDeviceGetDecoderUtilization", "utilization.decoder", util,
+	                  period);
+}
+
+static int clock_reasons(struct fake_device *d, unsigned long long *reasons)
+{
+	int rc = dev_enter(d, "nvmlDeviceGetCurrentClocksEventReasons", "clocks_event_reasons");
+	if (rc)
+		return rc;
+	if (!reasons)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	return get_u64(d->node, "clocks_event_reasons", reasons);
+}
+
+/* The older name of nvmlDeviceGetCurrentClocksEventReasons (same bits). */
+EXPORT int nvmlDeviceGetCurrentClocksThrottleReasons(struct fake_device *d,
+                                                     unsigned long long *reasons);
+EXPORT int nvmlDeviceGetCurrentClocksThrottleReasons(struct fake_device *d,
+                                                     unsigned long long *reasons)
+{
+	return clock_reasons(d, reasons);
+}
+
+/* ---- Events ------------------------------------------------------------------------------ */
+
+#define NVML_EVENT_TYPE_XID 0x8ULL
+
+/* nvmlEventSet_t points at one of these: the devices registered for Xid events. */
+struct fake_event_set {
+	bool xid[FAKE_MAX_DEVICES];
+};
+
+EXPORT int nvmlEventSetCreate(struct fake_event_set **set);
+EXPORT int nvmlEventSetCreate(struct fake_event_set **set)
+{
+	int rc = sys_enter("nvmlEventSetCreate");
+	if (rc)
+		return rc;
+	if (!set)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	*set = calloc(1, sizeof(**set));
+	return *set ? NVML_SUCCESS : NVML_ERROR_UNKNOWN;
+}
+
+EXPORT int nvmlDeviceRegisterEvents(struct fake_device *d, unsigned long long types,
+                                    struct fake_event_set *set);
+EXPORT int nvmlDeviceRegisterEvents(struct fake_device *d, unsigned long long types,
+                                    struct fake_event_set *set)
+{
+	int rc = dev_enter(d, "nvmlDeviceRegisterEvents", "xid_events");
+	if (rc)
+		return rc;
+	if (!set)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (types & NVML_EVENT_TYPE_XID) {
+		pthread_mutex_lock(&xid_lock);
+		set->xid[d->index] = true;
+		pthread_mutex_unlock(&xid_lock);
+	}
+	return NVML_SUCCESS;
+}
+
+/* The first due Xid of a registered device: taken off the list, so each is delivered once. */
+static bool take_xid(struct fake_event_set *set, unsigned *dev, unsigned long long *xid)
+{
+	bool found = false;
+	long long now = now_ms();
+	pthread_mutex_lock(&xid_lock);
+	for (unsigned i = 0; i < n_xids; i++) {
+		if (xids[i].at_ms > now || !set->xid[xids[i].dev])
+			continue;
+		*dev = xids[i].dev;
+		*xid = xids[i].xid;
+		memmove(&xids[i], &xids[i + 1], (n_xids - i - 1) * sizeof(xids[0]));
+		n_xids--;
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&xid_lock);
+	return found;
+}
+
+/* Waits (polling every 2 ms) up to timeout_ms; TIMEOUT when nothing came. Touches only the
+ * Xid list, so it may run beside the other calls. */
+static int event_wait(struct fake_event_set *set, unsigned timeout_ms, struct fake_device **dev,
+                      unsigned long long *type, unsigned long long *data)
+{
+	if (!set)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	long long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		unsigned i = 0;
+		unsigned long long xid = 0;
+		if (take_xid(set, &i, &xid)) {
+			*dev = &fake_devs[i];
+			*type = NVML_EVENT_TYPE_XID;
+			*data = xid;
+			return NVML_SUCCESS;
+		}
+		if (now_ms() >= deadline)
+			return NVML_ERROR_TIMEOUT;
+		struct timespec ts = {0, 2 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+struct nvml_event_data {
+	struct fake_device *device;
+	unsigned long long event_type, event_data;
+};
+
+EXPORT int nvmlEventSetWait(struct fake_event_set *set, struct nvml_event_data *data,
+                            unsigned timeout_ms);
+EXPORT int nvmlEventSetWait(struct fake_event_set *set, struct nvml_event_data *data,
+                            unsigned timeout_ms)
+{
+	if (!data)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	return event_wait(set, timeout_ms, &data->device, &data->event_type, &data->event_data);
+}
+
+EXPORT int nvmlEventSetFree(struct fake_event_set *set);
+EXPORT int nvmlEventSetFree(struct fake_event_set *set)
+{
+	if (!set)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	free(set);
+	return NVML_SUCCESS;
+}
+
 /* ---- Functions of newer drivers ---------------------------------------------------------- */
 #ifndef FAKE_NVML_OLD
+
+EXPORT int nvmlDeviceGetCurrentClocksEventReasons(struct fake_device *d,
+                                                  unsigned long long *reasons);
+EXPORT int nvmlDeviceGetCurrentClocksEventReasons(struct fake_device *d,
+                                                  unsigned long long *reasons)
+{
+	return clock_reasons(d, reasons);
+}
+
+/* nvmlEventData_t of _v2 adds the MIG instance ids (0xFFFFFFFF: not a MIG instance). */
+struct nvml_event_data_v2 {
+	struct fake_device *device;
+	unsigned long long event_type, event_data;
+	unsigned gpu_instance_id, compute_instance_id;
+};
+
+EXPORT int nvmlEventSetWait_v2(struct fake_event_set *set, struct nvml_event_data_v2 *data,
+                               unsigned timeout_ms);
+EXPORT int nvmlEventSetWait_v2(struct fake_event_set *set, struct nvml_event_data_v2 *data,
+                               unsigned timeout_ms)
+{
+	if (!data)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	data->gpu_instance_id = data->compute_instance_id = 0xFFFFFFFFu;
+	return event_wait(set, timeout_ms, &data->device, &data->event_type, &data->event_data);
+}
 
 EXPORT int nvmlInit_v2(void);
 EXPORT int nvmlInit_v2(void)
@@ -1248,7 +1721,7 @@ EXPORT int nvmlDeviceGetPciInfo_v3(struct fake_device *d, struct nvml_pci_info *
 EXPORT int nvmlDeviceGetMemoryInfo_v2(struct fake_device *d, struct nvml_memory_v2 *m);
 EXPORT int nvmlDeviceGetMemoryInfo_v2(struct fake_device *d, struct nvml_memory_v2 *m)
 {
-	unsigned long long total = 0, used = 0;
+	unsigned long long total = 0, used = 0, reserved = 0;
 	int rc = dev_enter(d, "nvmlDeviceGetMemoryInfo", "memory_total");
 	if (rc)
 		return rc;
@@ -1256,13 +1729,13 @@ EXPORT int nvmlDeviceGetMemoryInfo_v2(struct fake_device *d, struct nvml_memory_
 		return NVML_ERROR_INVALID_ARGUMENT;
 	if (m->version != NVML_MEMORY_V2_VERSION)
 		return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
-	rc = memory_values(d, &total, &used);
+	rc = memory_values(d, &total, &used, &reserved);
 	if (rc)
 		return rc;
 	m->total = total;
-	m->reserved = 0;
+	m->reserved = reserved;
 	m->used = used;
-	m->free = total - used;
+	m->free = total - used - reserved;
 	return NVML_SUCCESS;
 }
 
