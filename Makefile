@@ -52,8 +52,9 @@ $(BUILD_FUZZ)/build.ninja:
 # (the test fixtures, read only; new inputs go to $(BUILD_FUZZ)/corpus-NAME). A crash, leak,
 # hang or sanitizer report fails the target and leaves the input in $(BUILD_FUZZ).
 fuzz: $(BUILD_FUZZ)/build.ninja
-	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_inventory tests/fuzz/fuzz_plan tests/fuzz/fuzz_kernlog
-	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog; do \
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_inventory tests/fuzz/fuzz_plan tests/fuzz/fuzz_kernlog \
+		tests/fuzz/fuzz_webconfig
+	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig; do \
 		h=$${t%%:*}; c=$${t#*:}; \
 		mkdir -p corpus-$$h; \
 		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -max_len=16384 -seed=1 \

@@ -9,6 +9,8 @@
 #include <libfyaml.h>
 
 #include "assess/plan.h"
+
+#include "assess/check.h"
 #include "assess/yamlread.h"
 #include "hw/inventory.h"
 #include "util/doc.h"
@@ -297,6 +299,14 @@ void gm_plan_release(struct gm_plan *plan)
 	num_release(&plan->max_breakeven_months);
 	num_release(&plan->min_capacity_ratio);
 	num_release(&plan->utilisation);
+	num_release(&plan->monitor_memory_threshold);
+	num_release(&plan->monitor_temperature_threshold);
+	str_release(&plan->monitor_job);
+	for (size_t i = 0; i < plan->n_monitor_for; i++) {
+		free(plan->monitor_for[i].alert);
+		str_release(&plan->monitor_for[i].duration);
+	}
+	free(plan->monitor_for);
 	gm_plan_init(plan);
 }
 
@@ -557,17 +567,6 @@ out:
 	return rc;
 }
 
-/* The readiness profiles of gpumigrate-check(1) (assess/check.h). */
-static bool profile_ok(const char *s)
-{
-	static const char *const names[] = {"k8s", "anthos-baremetal", "docker", "vm-passthrough",
-	                                    NULL};
-	for (const char *const *n = names; *n; n++)
-		if (strcmp(*n, s) == 0)
-			return true;
-	return false;
-}
-
 static enum gm_rc parse_target(struct parser *p, struct fy_node *n)
 {
 	static const char *const keys[] = {"servers", "costs", "check", NULL};
@@ -595,7 +594,9 @@ static enum gm_rc parse_target(struct parser *p, struct fy_node *n)
 	if (check) {
 		TRY(want_map(p, check, "'check'", check_keys));
 		TRY(get_str(p, check, "profile", &p->plan->check_profile));
-		if (p->plan->check_profile.v && !profile_ok(p->plan->check_profile.v)) {
+		enum gm_check_profile profile;
+		if (p->plan->check_profile.v &&
+		    !gm_check_profile_parse(p->plan->check_profile.v, &profile)) {
 			rc = fail_at(p, child(check, "profile"),
 			             "'profile' must be k8s, anthos-baremetal, docker or "
 			             "vm-passthrough, "
@@ -704,11 +705,59 @@ out:
 	return rc;
 }
 
+/* monitor: thresholds and `for` durations of the alert rules. */
+static enum gm_rc parse_monitor(struct parser *p, struct fy_node *n)
+{
+	static const char *const keys[] = {"memory_threshold", "temperature_threshold", "job",
+	                                   "for", NULL};
+	enum gm_rc rc;
+	struct gm_plan *plan = p->plan;
+	TRY(want_map(p, n, "'monitor'", keys));
+	TRY(get_num(p, n, "memory_threshold", NUM_REAL, 0, true, 1,
+	            &plan->monitor_memory_threshold));
+	TRY(get_num(p, n, "temperature_threshold", NUM_REAL, 0, true, 150,
+	            &plan->monitor_temperature_threshold));
+	TRY(get_str(p, n, "job", &plan->monitor_job));
+	struct fy_node *f = child(n, "for");
+	if (f) {
+		if (!gm_doc_is_map(f)) {
+			rc = fail_at(p, f,
+			             "'for' must be a mapping of alert name to duration, such "
+			             "as 'GPUMemoryHigh: 10m'");
+			goto out;
+		}
+		int len = gm_doc_map_len(f);
+		if (len > GM_PLAN_MAX_ITEMS) {
+			rc = fail_at(p, f, "'for' has more than %d entries", GM_PLAN_MAX_ITEMS);
+			goto out;
+		}
+		plan->monitor_for = gm_xcalloc((size_t)len + 1, sizeof(*plan->monitor_for));
+		for (int i = 0; i < len; i++) {
+			const char *key = gm_doc_map_key_at(f, i);
+			struct fy_node *v = gm_doc_map_value_at(f, i);
+			const char *s = gm_doc_scalar(v);
+			if (!key || !*key || !s || !*s) {
+				rc = fail_at(p, v,
+				             "each entry of 'for' must be an alert name and a "
+				             "duration, such as 'GPUMemoryHigh: 10m'");
+				goto out;
+			}
+			struct gm_plan_monitor_for *x = &plan->monitor_for[plan->n_monitor_for++];
+			x->alert = gm_xstrdup(key);
+			x->duration.v = gm_xstrdup(s);
+			x->duration.src = plan_src(p, v);
+		}
+	}
+	rc = GM_OK;
+out:
+	return rc;
+}
+
 static enum gm_rc parse_root(struct parser *p)
 {
-	static const char *const keys[] = {"schema",     "name",     "horizon_years", "source",
-	                                   "target",     "datasets", "workloads",     "network",
-	                                   "thresholds", NULL};
+	static const char *const keys[] = {
+	        "schema",    "name",    "horizon_years", "source",  "target", "datasets",
+	        "workloads", "network", "thresholds",    "monitor", NULL};
 	static const char *const net_keys[] = {"bandwidth", "latency", NULL};
 	static const char *const thr_keys[] = {"max_breakeven_months", "min_capacity_ratio",
 	                                       "utilisation", NULL};
@@ -757,6 +806,8 @@ static enum gm_rc parse_root(struct parser *p)
 		            &plan->min_capacity_ratio));
 		TRY(get_num(p, n, "utilisation", NUM_REAL, 0, true, 1, &plan->utilisation));
 	}
+	if ((n = child(root, "monitor")))
+		TRY(parse_monitor(p, n));
 	TRY(check_cuda(p, child(root, "target") ? child(child(root, "target"), "check") : NULL,
 	               &plan->check_require_cuda));
 out:

@@ -100,6 +100,14 @@ struct gm_plan_workload {
 	char *src;
 };
 
+/* monitor.for: one alert's `for` duration. The plan checks only that both are non-empty
+ * strings; the alert name and the duration syntax are checked where the rules are made
+ * (src says where the entry is). */
+struct gm_plan_monitor_for {
+	char *alert;                 /* "GPUMemoryHigh" */
+	struct gm_plan_str duration; /* "5m" */
+};
+
 struct gm_plan {
 	char *path; /* as given; NULL for a plan made only of flags */
 	char *dir;  /* directory of path, for relative paths inside the plan ("." when none) */
@@ -129,6 +137,12 @@ struct gm_plan {
 	struct gm_plan_num max_breakeven_months;
 	struct gm_plan_num min_capacity_ratio;
 	struct gm_plan_num utilisation;
+	/* monitor: settings of the alert rules `gpumigrate monitor rules` writes */
+	struct gm_plan_num monitor_memory_threshold;      /* fraction, (0, 1] */
+	struct gm_plan_num monitor_temperature_threshold; /* °C, (0, 150] */
+	struct gm_plan_str monitor_job;                   /* the exporter's scrape job (regex) */
+	struct gm_plan_monitor_for *monitor_for;          /* monitor.for: alert name: duration */
+	size_t n_monitor_for;
 };
 
 void gm_plan_init(struct gm_plan *plan);

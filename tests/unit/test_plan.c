@@ -516,6 +516,70 @@ static void mixed_fleet_is_gpu_weighted(void **state)
 	gm_err_release(&err);
 }
 
+/* The optional monitor: section (alert thresholds for `monitor rules`). */
+static void monitor_section(void **state)
+{
+	(void)state;
+	static const char good[] = "schema: gpumigrate.plan/v1\n"
+	                           "monitor:\n"
+	                           "  memory_threshold: 0.95\n"
+	                           "  temperature_threshold: 83\n"
+	                           "  job: gpu-exporter\n"
+	                           "  for:\n"
+	                           "    GPUMemoryHigh: 10m\n"
+	                           "    GPUExporterDown: 0s\n";
+	struct gm_plan plan;
+	struct gm_err err = GM_ERR_INIT;
+	assert_int_equal(gm_plan_parse(&plan, "m.yaml", good, strlen(good), &err), GM_OK);
+	assert_true(plan.monitor_memory_threshold.set);
+	assert_true(plan.monitor_memory_threshold.v == 0.95);
+	assert_string_equal(plan.monitor_memory_threshold.src, "plan m.yaml:3:21");
+	assert_true(plan.monitor_temperature_threshold.v == 83);
+	assert_string_equal(plan.monitor_job.v, "gpu-exporter");
+	assert_int_equal(plan.n_monitor_for, 2);
+	assert_string_equal(plan.monitor_for[0].alert, "GPUMemoryHigh");
+	assert_string_equal(plan.monitor_for[0].duration.v, "10m");
+	assert_string_equal(plan.monitor_for[0].duration.src, "plan m.yaml:7:20");
+	assert_string_equal(plan.monitor_for[1].alert, "GPUExporterDown");
+	assert_string_equal(plan.monitor_for[1].duration.v, "0s");
+	gm_plan_release(&plan);
+
+	/* absent: nothing set */
+	static const char none[] = "schema: gpumigrate.plan/v1\n";
+	assert_int_equal(gm_plan_parse(&plan, "n.yaml", none, strlen(none), &err), GM_OK);
+	assert_false(plan.monitor_memory_threshold.set);
+	assert_null(plan.monitor_job.v);
+	assert_int_equal(plan.n_monitor_for, 0);
+	gm_plan_release(&plan);
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+	        {"schema: gpumigrate.plan/v1\nmonitor:\n  memory_threshold: 90\n",
+	         "b.yaml:3:21: 'memory_threshold' must be a number above 0 and at most 1, not 90"},
+	        {"schema: gpumigrate.plan/v1\nmonitor:\n  temperature_threshold: hot\n",
+	         "b.yaml:3:26: 'temperature_threshold' must be a number, not 'hot'"},
+	        {"schema: gpumigrate.plan/v1\nmonitor:\n  memory_treshold: 0.9\n",
+	         "b.yaml:3:3: unknown key 'memory_treshold'"},
+	        {"schema: gpumigrate.plan/v1\nmonitor:\n  for: 5m\n",
+	         "b.yaml:3:8: 'for' must be a mapping of alert name to duration"},
+	        {"schema: gpumigrate.plan/v1\nmonitor:\n  for:\n    GPUMemoryHigh: [5m]\n",
+	         "b.yaml:4:21: each entry of 'for' must be an alert name and a duration"},
+	        {"schema: gpumigrate.plan/v1\nmonitor: 3\n",
+	         "b.yaml:2:10: 'monitor' must be a mapping"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(
+		        gm_plan_parse(&plan, "b.yaml", bad[i].text, strlen(bad[i].text), &err),
+		        GM_ERR_PARSE);
+		if (!strstr(gm_err_msg(&err), bad[i].msg))
+			fail_msg("case %zu:\n got  %s\n want %s", i, gm_err_msg(&err), bad[i].msg);
+		assert_int_equal(plan.n_monitor_for, 0); /* released */
+		gm_plan_release(&plan);
+	}
+	gm_err_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +592,7 @@ int main(void)
 	        cmocka_unit_test(inventory_target_and_missing_figures),
 	        cmocka_unit_test(catalog_references_are_checked),
 	        cmocka_unit_test(mixed_fleet_is_gpu_weighted),
+	        cmocka_unit_test(monitor_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
