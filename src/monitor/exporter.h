@@ -24,7 +24,7 @@ struct gm_exporter_opts {
  * thread cannot start; a missing driver is served as gpumigrate_gpus 0 plus the reason in a
  * comment, and retried every interval. */
 enum gm_rc gm_exporter_start(struct gm_exporter **out, const struct gm_exporter_opts *opts,
-			     struct gm_err *err);
+                             struct gm_err *err);
 /* Stops the thread and frees everything. Accepts NULL. */
 void gm_exporter_stop(struct gm_exporter *ex);
 
