@@ -1290,7 +1290,7 @@ enum gm_rc gm_nvml_events_open(struct gm_nvml *nvml, unsigned count, struct gm_n
 	ev = gm_xcalloc(1, sizeof(*ev));
 	ev->n = nvml;
 	ev->count = count;
-	ev->handles = count ? gm_xcalloc(count, sizeof(*ev->handles)) : NULL;
+	ev->handles = count ? gm_xcalloc(count, sizeof(struct nvml_device *)) : NULL;
 	int nrc = a->event_set_create(&ev->set);
 	if (nrc != NVML_SUCCESS) {
 		ev->set = NULL;

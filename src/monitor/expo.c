@@ -144,7 +144,7 @@ static bool any_up(const struct gm_snapshot *snap)
 }
 
 #define S(field) offsetof(struct gm_nvml_sample, field)
-#define MiB      (1024 * 1024)
+#define MiB      ((int64_t)1024 * 1024)
 
 static void dcgm_families(struct ctx *c)
 {
