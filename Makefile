@@ -4,8 +4,8 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_FUZZ ?= build-fuzz
-FUZZ_RUNS  ?= 200000
-FUZZ_TIME  ?= 20
+FUZZ_RUNS  ?= 50000
+FUZZ_TIME  ?= 60
 MESON_OPTS ?= --buildtype=debugoptimized
 BIN         = $(BUILD)/gpumigrate
 
@@ -48,7 +48,8 @@ $(BUILD_FUZZ)/build.ninja:
 	CC=clang meson setup $(BUILD_FUZZ) --buildtype=debug -Dfuzz=true -Dman=disabled \
 		-Db_sanitize=address,undefined -Db_lundef=false
 
-# Each harness runs FUZZ_RUNS inputs (at most FUZZ_TIME seconds) mutated from its seed corpus
+# Each harness runs FUZZ_RUNS inputs (a fixed count, so a run is repeatable; FUZZ_TIME seconds
+# at most) mutated from its seed corpus
 # (the test fixtures, read only; new inputs go to $(BUILD_FUZZ)/corpus-NAME). A crash, leak,
 # hang or sanitizer report fails the target and leaves the input in $(BUILD_FUZZ).
 fuzz: $(BUILD_FUZZ)/build.ninja
@@ -57,7 +58,7 @@ fuzz: $(BUILD_FUZZ)/build.ninja
 	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig; do \
 		h=$${t%%:*}; c=$${t#*:}; \
 		mkdir -p corpus-$$h; \
-		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -max_len=16384 -seed=1 \
+		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=16384 -seed=1 \
 			-artifact_prefix=fuzz-$$h- corpus-$$h $(CURDIR)/tests/fixtures/$$c \
 			2>fuzz-$$h.log || { tail -40 fuzz-$$h.log; exit 1; }; \
 		tail -1 fuzz-$$h.log; \

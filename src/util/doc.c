@@ -36,8 +36,16 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 		return gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %u MiB", name,
 		                  GM_DOC_MAX_BYTES >> 20);
 
+	/* YAML 1.2 and JSON allow no C0 control character but tab, LF and CR, and libfyaml 0.7
+	 * crashes on some (a NUL inside an indented line): refuse them with invalid UTF-8. */
 	size_t bad = 0;
-	if (!gm_utf8_valid(text, len, &bad)) {
+	bool control = false;
+	for (size_t i = 0; i < len && !control; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+			control = true, bad = i;
+	}
+	if (control || !gm_utf8_valid(text, len, &bad)) {
 		size_t line = 1, col = 1;
 		for (size_t i = 0; i < bad; i++) {
 			if (text[i] == '\n')
@@ -46,9 +54,11 @@ enum gm_rc gm_doc_load_string(struct gm_doc *doc, const char *name, const char *
 				col++;
 		}
 		return gm_err_set(err, GM_ERR_PARSE,
-		                  "%s:%zu:%zu: not valid UTF-8 (byte 0x%02x); YAML and JSON files "
-		                  "must be UTF-8",
-		                  name, line, col, (unsigned char)text[bad]);
+		                  "%s:%zu:%zu: %s (byte 0x%02x); YAML and JSON files must be UTF-8 "
+		                  "text",
+		                  name, line, col,
+		                  control ? "control character" : "not valid UTF-8",
+		                  (unsigned char)text[bad]);
 	}
 
 	struct fy_diag_cfg dcfg;

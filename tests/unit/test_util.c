@@ -153,12 +153,19 @@ static void doc_refuses_invalid_utf8(void **state)
 	struct gm_err err = GM_ERR_INIT;
 	assert_int_equal(gm_doc_load_string(&doc, "x.yaml", "%\xab", 2, &err), GM_ERR_PARSE);
 	assert_string_equal(gm_err_msg(&err), "x.yaml:1:2: not valid UTF-8 (byte 0xab); YAML and "
-	                                      "JSON files must be UTF-8");
+	                                      "JSON files must be UTF-8 text");
 	gm_doc_release(&doc);
 	const char *text = "a: caf\xc3\xa9\nb: \xed\xa0\x80\n"; /* a surrogate on line 2 */
 	assert_int_equal(gm_doc_load_string(&doc, "y.yaml", text, strlen(text), &err),
 	                 GM_ERR_PARSE);
 	assert_non_null(strstr(gm_err_msg(&err), "y.yaml:2:4: not valid UTF-8 (byte 0xed)"));
+	gm_doc_release(&doc);
+	/* libfyaml 0.7 crashes on a NUL in an indented line (found by fuzz_plan) */
+	const char nul[] = "target:\n  servers:\n  ?  - gpu:\t\0 4\n";
+	assert_int_equal(gm_doc_load_string(&doc, "z.yaml", nul, sizeof(nul) - 1, &err),
+	                 GM_ERR_PARSE);
+	assert_string_equal(gm_err_msg(&err), "z.yaml:3:13: control character (byte 0x00); YAML "
+	                                      "and JSON files must be UTF-8 text");
 	gm_doc_release(&doc);
 	gm_err_release(&err);
 }
