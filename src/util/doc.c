@@ -378,7 +378,7 @@ static void yaml_scalar(struct fy_node *n, struct gm_buf *out)
 		gm_json_escape(out, s, len);
 }
 
-static void yaml_node(struct fy_node *n, int indent, struct gm_buf *out);
+static void yaml_node(struct fy_node *n, int indent, bool first_inline, struct gm_buf *out);
 
 /* Writes a collection value after "key:" or "-": inline when empty, else on new lines. */
 static void yaml_value(struct fy_node *v, int indent, struct gm_buf *out)
@@ -391,17 +391,19 @@ static void yaml_value(struct fy_node *v, int indent, struct gm_buf *out)
 		gm_buf_adds(out, fy_node_is_mapping(v) ? " {}\n" : " []\n");
 	} else {
 		gm_buf_addch(out, '\n');
-		yaml_node(v, indent + 2, out);
+		yaml_node(v, indent + 2, false, out);
 	}
 }
 
-static void yaml_node(struct fy_node *n, int indent, struct gm_buf *out)
+/* Writes n at indent; with first_inline the caller already wrote the first line's "- ". */
+static void yaml_node(struct fy_node *n, int indent, bool first_inline, struct gm_buf *out)
 {
 	if (fy_node_is_mapping(n)) {
 		int count = fy_node_mapping_item_count(n);
 		for (int i = 0; i < count; i++) {
 			struct fy_node_pair *p = fy_node_mapping_get_by_index(n, i);
-			gm_buf_addpad(out, ' ', (size_t)indent);
+			if (i > 0 || !first_inline)
+				gm_buf_addpad(out, ' ', (size_t)indent);
 			yaml_scalar(fy_node_pair_key(p), out);
 			gm_buf_addch(out, ':');
 			yaml_value(fy_node_pair_value(p), indent, out);
@@ -409,12 +411,20 @@ static void yaml_node(struct fy_node *n, int indent, struct gm_buf *out)
 	} else if (fy_node_is_sequence(n)) {
 		int count = fy_node_sequence_item_count(n);
 		for (int i = 0; i < count; i++) {
-			gm_buf_addpad(out, ' ', (size_t)indent);
+			struct fy_node *item = fy_node_sequence_get_by_index(n, i);
+			if (i > 0 || !first_inline)
+				gm_buf_addpad(out, ' ', (size_t)indent);
+			if (gm_doc_map_len(item) > 0) { /* "- key: value" */
+				gm_buf_adds(out, "- ");
+				yaml_node(item, indent + 2, true, out);
+				continue;
+			}
 			gm_buf_addch(out, '-');
-			yaml_value(fy_node_sequence_get_by_index(n, i), indent, out);
+			yaml_value(item, indent, out);
 		}
 	} else {
-		gm_buf_addpad(out, ' ', (size_t)indent);
+		if (!first_inline)
+			gm_buf_addpad(out, ' ', (size_t)indent);
 		yaml_scalar(n, out);
 		gm_buf_addch(out, '\n');
 	}
@@ -425,7 +435,7 @@ enum gm_rc gm_doc_to_yaml(const char *text, size_t len, struct gm_buf *out, stru
 	struct gm_doc doc;
 	enum gm_rc rc = gm_doc_load_string(&doc, "<json>", text, len, err);
 	if (rc == GM_OK)
-		yaml_node(gm_doc_root(&doc), 0, out);
+		yaml_node(gm_doc_root(&doc), 0, false, out);
 	gm_doc_release(&doc);
 	return rc;
 }
