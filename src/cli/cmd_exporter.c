@@ -10,6 +10,7 @@
 
 #include "assess/plan.h"
 #include "cli/commands.h"
+#include "monitor/expo.h"
 #include "monitor/exporter.h"
 #include "monitor/http.h"
 #include "monitor/webconfig.h"
@@ -33,83 +34,13 @@ const struct gm_opt gm_cmd_exporter_opts[] = {
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
-#define CT_TEXT        "text/plain; version=0.0.4; charset=utf-8"
-#define CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-/* The q value of one media range's parameters (";q=0.5;version=…"); 1 when absent, 0 for
- * anything malformed. */
-static double media_q(const char *params, size_t len)
-{
-	double q = 1;
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (params[i] != ';')
-			continue;
-		size_t j = i + 1;
-		while (j < len && (params[j] == ' ' || params[j] == '\t'))
-			j++;
-		if (j + 2 > len || (params[j] != 'q' && params[j] != 'Q') || params[j + 1] != '=')
-			continue;
-		j += 2;
-		/* 0, 0.x, 0.xx, 0.xxx, 1, 1.0 … as RFC 9110 writes qvalues */
-		if (j >= len || (params[j] != '0' && params[j] != '1'))
-			return 0;
-		q = params[j] - '0';
-		double scale = 0.1;
-		if (j + 1 < len && params[j + 1] == '.')
-			for (size_t k = j + 2;
-			     k < len && k < j + 5 && params[k] >= '0' && params[k] <= '9';
-			     k++, scale /= 10)
-				q += (params[k] - '0') * scale;
-		if (q > 1)
-			q = 1;
-	}
-	return q;
-}
-
-/* Whether the Accept header prefers OpenMetrics: its best q is above zero and at least that
- * of the text format (text/plain, text/any or any/any). */
-static bool wants_openmetrics(const char *accept)
-{
-	static const char om[] = "application/openmetrics-text";
-	double q_om = 0, q_text = 0;
-	if (!accept)
-		return false;
-	size_t total = strnlen(accept, 4096);
-	for (size_t start = 0; start < total;) {
-		size_t end = start;
-		while (end < total && accept[end] != ',')
-			end++;
-		size_t s = start;
-		while (s < end && (accept[s] == ' ' || accept[s] == '\t'))
-			s++;
-		size_t t = s;
-		while (t < end && accept[t] != ';' && accept[t] != ' ' && accept[t] != '\t')
-			t++;
-		size_t tlen = t - s;
-		size_t p = t;
-		while (p < end && accept[p] != ';')
-			p++;
-		double q = media_q(accept + p, end - p);
-		if (tlen == sizeof(om) - 1 && strncasecmp(accept + s, om, tlen) == 0) {
-			if (q > q_om)
-				q_om = q;
-		} else if ((tlen == 10 && strncasecmp(accept + s, "text/plain", 10) == 0) ||
-		           (tlen == 6 && strncasecmp(accept + s, "text/*", 6) == 0) ||
-		           (tlen == 3 && strncmp(accept + s, "*/*", 3) == 0)) {
-			if (q > q_text)
-				q_text = q;
-		}
-		start = end + 1;
-	}
-	return q_om > 0 && q_om >= q_text;
-}
-
 static void handle(void *ctx, const struct gm_http_request *req, struct gm_http_response *res)
 {
 	struct gm_exporter *ex = ctx;
 	if (strcmp(req->path, "/metrics") == 0) {
-		bool om = wants_openmetrics(req->accept);
-		res->content_type = om ? CT_OPENMETRICS : CT_TEXT;
+		bool om = gm_expo_wants_openmetrics(req->accept);
+		res->content_type =
+		        om ? GM_EXPO_CONTENT_TYPE_OPENMETRICS : GM_EXPO_CONTENT_TYPE_TEXT;
 		gm_exporter_render(ex, om, &res->body);
 	} else if (strcmp(req->path, "/healthz") == 0) {
 		bool ok = gm_exporter_healthy(ex);

@@ -21,6 +21,11 @@
  * "# gpumigrate: <reason>" comment (OpenMetrics allows no free comments). */
 void gm_expo_render(const struct gm_snapshot *snap, bool openmetrics, struct gm_buf *out);
 
+/* Content negotiation: whether an Accept header prefers OpenMetrics — its best q value is
+ * above zero and at least that of the text format (text/plain, text/any or any/any).
+ * NULL means no. Reads at most 4 KiB of the header. */
+bool gm_expo_wants_openmetrics(const char *accept);
+
 /* Appends s as a label value: backslash, double quote and newline escaped. */
 void gm_expo_escape(const char *s, struct gm_buf *out);
 

@@ -511,9 +511,27 @@ static void test_exporter_no_driver(void **state)
 	gm_err_release(&err);
 }
 
+static void content_negotiation(void **state)
+{
+	(void)state;
+	/* what Prometheus 2.x sends by default */
+	assert_true(gm_expo_wants_openmetrics(
+	        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+	        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+	assert_false(gm_expo_wants_openmetrics(NULL));
+	assert_false(gm_expo_wants_openmetrics(""));
+	assert_false(gm_expo_wants_openmetrics("text/plain"));
+	assert_false(gm_expo_wants_openmetrics("*/*"));
+	assert_false(gm_expo_wants_openmetrics("application/openmetrics-text;q=0, text/*"));
+	assert_false(gm_expo_wants_openmetrics("application/openmetrics-text;q=0.5, text/plain"));
+	assert_true(gm_expo_wants_openmetrics("text/plain;q=0.2, APPLICATION/OPENMETRICS-TEXT"));
+	assert_false(gm_expo_wants_openmetrics("application/openmetrics-text;q=x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(content_negotiation),
 	        cmocka_unit_test(test_expo_text_exact),
 	        cmocka_unit_test(test_expo_openmetrics),
 	        cmocka_unit_test(test_expo_escaping_and_left_out),
