@@ -57,7 +57,7 @@ void gm_fact_copy(struct gm_fact *dst, const struct gm_fact *src)
 	gm_fact_fail(dst, src->state, src->why);
 }
 
-static void mark_ok(struct gm_fact *f)
+void gm_fact_set_ok(struct gm_fact *f)
 {
 	GM_FREE(f->why);
 	f->state = GM_FACT_OK;
@@ -65,19 +65,19 @@ static void mark_ok(struct gm_fact *f)
 
 void gm_fint_set(struct gm_fint *f, int64_t v)
 {
-	mark_ok(&f->f);
+	gm_fact_set_ok(&f->f);
 	f->v = v;
 }
 
 void gm_fbool_set(struct gm_fbool *f, bool v)
 {
-	mark_ok(&f->f);
+	gm_fact_set_ok(&f->f);
 	f->v = v;
 }
 
 void gm_fstr_take(struct gm_fstr *f, char *s)
 {
-	mark_ok(&f->f);
+	gm_fact_set_ok(&f->f);
 	free(f->v);
 	f->v = s;
 }

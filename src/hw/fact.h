@@ -44,6 +44,9 @@ static inline bool gm_fact_ok(const struct gm_fact *f)
 	return f->state == GM_FACT_OK;
 }
 
+/* Marks a fact as known (for facts that carry no value of their own, such as "the list
+ * below could be read"). */
+void gm_fact_set_ok(struct gm_fact *f);
 /* Marks a fact as not known: state must not be GM_FACT_OK; why is copied. */
 void gm_fact_fail(struct gm_fact *f, enum gm_fact_state state, const char *why);
 /* Copies state and reason from another fact (e.g. "driver not loaded" to every GPU field). */

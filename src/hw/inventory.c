@@ -67,6 +67,8 @@ void gm_host_release(struct gm_host *h)
 	if (!h)
 		return;
 	gm_fields_release(h, gm_host_fields);
+	gm_fact_release(&h->pci_scan);
+	gm_fact_release(&h->nic_scan);
 	for (size_t i = 0; i < h->n_pci; i++)
 		gm_pci_dev_release(&h->pci[i]);
 	GM_FREE(h->pci);

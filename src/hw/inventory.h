@@ -121,8 +121,10 @@ struct gm_host {
 	struct gm_fbool swap_on;
 	/* /dev/nvidia[0-9]+ nodes present */
 	struct gm_fint dev_nvidia_count;
-	struct gm_pci_dev *pci; /* NVIDIA PCI functions */
+	struct gm_fact pci_scan; /* whether the PCI devices could be listed at all */
+	struct gm_pci_dev *pci;  /* NVIDIA PCI functions */
 	size_t n_pci;
+	struct gm_fact nic_scan; /* whether the network interfaces could be listed at all */
 	struct gm_nic *nics;
 	size_t n_nics;
 	/* container runtimes and Kubernetes */

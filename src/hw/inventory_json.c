@@ -46,10 +46,18 @@ static void emit_fields(struct gm_json *j, const void *base, const struct gm_fie
 	}
 }
 
+/* A fact outside the field tables: a list that could not be read. */
+struct extra_fact {
+	const char *key;
+	const struct gm_fact *fact;
+};
+
 static void emit_unknowns(struct gm_json *j, const void *base, const struct gm_field *fields,
-                          const char *extra_key, const struct gm_fact *extra)
+                          const struct extra_fact *extra, size_t n_extra)
 {
-	bool any = extra && !gm_fact_ok(extra);
+	bool any = false;
+	for (size_t i = 0; i < n_extra; i++)
+		any = any || !gm_fact_ok(extra[i].fact);
 	for (const struct gm_field *f = fields; f->key && !any; f++)
 		any = !gm_fact_ok(gm_field_fact((void *)base, f));
 	if (!any)
@@ -60,8 +68,9 @@ static void emit_unknowns(struct gm_json *j, const void *base, const struct gm_f
 		if (!gm_fact_ok(fact))
 			emit_unknown(j, f->key, fact);
 	}
-	if (extra && !gm_fact_ok(extra))
-		emit_unknown(j, extra_key, extra);
+	for (size_t i = 0; i < n_extra; i++)
+		if (!gm_fact_ok(extra[i].fact))
+			emit_unknown(j, extra[i].key, extra[i].fact);
 	gm_json_end_object(j);
 }
 
@@ -84,7 +93,8 @@ static void emit_gpu(struct gm_json *j, const struct gm_gpu *g)
 	} else {
 		gm_json_null(j, "nvlinks");
 	}
-	emit_unknowns(j, g, gm_gpu_fields, "nvlinks", &g->nvlink);
+	const struct extra_fact links = {"nvlinks", &g->nvlink};
+	emit_unknowns(j, g, gm_gpu_fields, &links, 1);
 	gm_json_end_object(j);
 }
 
@@ -92,33 +102,43 @@ static void emit_host(struct gm_json *j, const struct gm_host *h)
 {
 	gm_json_begin_object(j, "host");
 	emit_fields(j, h, gm_host_fields);
-	gm_json_begin_array(j, "nvidia_pci_devices");
-	for (size_t i = 0; i < h->n_pci; i++) {
-		const struct gm_pci_dev *d = &h->pci[i];
-		gm_json_begin_object(j, NULL);
-		gm_json_str(j, "bdf", d->bdf);
-		struct gm_buf id = GM_BUF_INIT;
-		gm_buf_addf(&id, "%04x:%04x", d->vendor, d->device);
-		gm_json_str(j, "pci_id", gm_buf_cstr(&id));
-		gm_buf_reset(&id);
-		gm_buf_addf(&id, "%06x", d->class_code);
-		gm_json_str(j, "class", gm_buf_cstr(&id));
-		gm_buf_release(&id);
-		emit_fields(j, d, gm_pci_dev_fields);
-		emit_unknowns(j, d, gm_pci_dev_fields, NULL, NULL);
-		gm_json_end_object(j);
+	if (!gm_fact_ok(&h->pci_scan)) {
+		gm_json_null(j, "nvidia_pci_devices");
+	} else {
+		gm_json_begin_array(j, "nvidia_pci_devices");
+		for (size_t i = 0; i < h->n_pci; i++) {
+			const struct gm_pci_dev *d = &h->pci[i];
+			gm_json_begin_object(j, NULL);
+			gm_json_str(j, "bdf", d->bdf);
+			struct gm_buf id = GM_BUF_INIT;
+			gm_buf_addf(&id, "%04x:%04x", d->vendor, d->device);
+			gm_json_str(j, "pci_id", gm_buf_cstr(&id));
+			gm_buf_reset(&id);
+			gm_buf_addf(&id, "%06x", d->class_code);
+			gm_json_str(j, "class", gm_buf_cstr(&id));
+			gm_buf_release(&id);
+			emit_fields(j, d, gm_pci_dev_fields);
+			emit_unknowns(j, d, gm_pci_dev_fields, NULL, 0);
+			gm_json_end_object(j);
+		}
+		gm_json_end_array(j);
 	}
-	gm_json_end_array(j);
-	gm_json_begin_array(j, "nics");
-	for (size_t i = 0; i < h->n_nics; i++) {
-		gm_json_begin_object(j, NULL);
-		gm_json_str(j, "name", h->nics[i].name);
-		emit_fields(j, &h->nics[i], gm_nic_fields);
-		emit_unknowns(j, &h->nics[i], gm_nic_fields, NULL, NULL);
-		gm_json_end_object(j);
+	if (!gm_fact_ok(&h->nic_scan)) {
+		gm_json_null(j, "nics");
+	} else {
+		gm_json_begin_array(j, "nics");
+		for (size_t i = 0; i < h->n_nics; i++) {
+			gm_json_begin_object(j, NULL);
+			gm_json_str(j, "name", h->nics[i].name);
+			emit_fields(j, &h->nics[i], gm_nic_fields);
+			emit_unknowns(j, &h->nics[i], gm_nic_fields, NULL, 0);
+			gm_json_end_object(j);
+		}
+		gm_json_end_array(j);
 	}
-	gm_json_end_array(j);
-	emit_unknowns(j, h, gm_host_fields, NULL, NULL);
+	const struct extra_fact lists[] = {{"nvidia_pci_devices", &h->pci_scan},
+	                                   {"nics", &h->nic_scan}};
+	emit_unknowns(j, h, gm_host_fields, lists, 2);
 	gm_json_end_object(j);
 }
 
@@ -142,7 +162,7 @@ void gm_inventory_to_json(const struct gm_inventory *inv, struct gm_buf *out, bo
 	for (size_t i = 0; i < nv->n_gpus; i++)
 		emit_gpu(&j, &nv->gpus[i]);
 	gm_json_end_array(&j);
-	emit_unknowns(&j, nv, gm_nvidia_fields, NULL, NULL);
+	emit_unknowns(&j, nv, gm_nvidia_fields, NULL, 0);
 	gm_json_end_object(&j);
 	gm_json_end_object(&j);
 }
@@ -316,12 +336,14 @@ static enum gm_rc load_gpu(struct loader *ld, struct fy_node *n, struct gm_gpu *
 
 /* Loads a list member into a freshly allocated array of elem-size entries. */
 static enum gm_rc load_list(struct loader *ld, struct fy_node *obj, const char *key, void **arr,
-                            size_t *count, size_t size,
+                            size_t *count, size_t size, struct gm_fact *read,
                             enum gm_rc (*one)(struct loader *, struct fy_node *, void *))
 {
 	struct fy_node *seq = gm_doc_get(obj, key);
 	if (gm_doc_is_null(seq))
-		return GM_OK;
+		return read ? load_unknown(ld, obj, key, read) : GM_OK;
+	if (read)
+		gm_fact_set_ok(read);
 	enum gm_rc rc = expect(ld, seq, gm_doc_is_seq(seq), key);
 	if (rc != GM_OK)
 		return rc;
@@ -398,10 +420,11 @@ enum gm_rc gm_inventory_parse(struct gm_inventory *inv, const char *name, const 
 		rc = load_fields(&ld, host, &inv->host, gm_host_fields);
 	if (rc == GM_OK)
 		rc = load_list(&ld, host, "nvidia_pci_devices", (void **)&inv->host.pci,
-		               &inv->host.n_pci, sizeof(struct gm_pci_dev), load_pci_any);
+		               &inv->host.n_pci, sizeof(struct gm_pci_dev), &inv->host.pci_scan,
+		               load_pci_any);
 	if (rc == GM_OK)
 		rc = load_list(&ld, host, "nics", (void **)&inv->host.nics, &inv->host.n_nics,
-		               sizeof(struct gm_nic), load_nic_any);
+		               sizeof(struct gm_nic), &inv->host.nic_scan, load_nic_any);
 	if (rc == GM_OK)
 		rc = expect(&ld, nv ? nv : root, gm_doc_is_map(nv), "an 'nvidia' object");
 	if (rc == GM_OK)
@@ -410,7 +433,7 @@ enum gm_rc gm_inventory_parse(struct gm_inventory *inv, const char *name, const 
 		rc = load_fields(&ld, nv, &inv->nvidia, gm_nvidia_fields);
 	if (rc == GM_OK)
 		rc = load_list(&ld, nv, "gpus", (void **)&inv->nvidia.gpus, &inv->nvidia.n_gpus,
-		               sizeof(struct gm_gpu), load_gpu_any);
+		               sizeof(struct gm_gpu), NULL, load_gpu_any);
 out:
 	gm_doc_release(&doc);
 	return rc;

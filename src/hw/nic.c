@@ -13,6 +13,7 @@
 #include "hw/host.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,10 +203,13 @@ void gm_host_collect_nics(struct gm_host *host, const struct gm_root *root)
 	GM_FREE(host->nics);
 	host->n_nics = 0;
 
-	/* No /sys/class/net (a root without /sys) leaves the list empty. */
+	/* No /sys/class/net (a root without /sys): an empty list that says why. */
 	DIR *d = gm_root_opendir(root, CLASS_NET);
-	if (!d)
+	if (!d) {
+		gm_sysfs_fail_errno(&host->nic_scan, CLASS_NET, errno);
 		goto out;
+	}
+	gm_fact_set_ok(&host->nic_scan);
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && host->n_nics < MAX_NICS) {

@@ -212,10 +212,13 @@ void gm_host_collect_pci(struct gm_host *host, const struct gm_root *root)
 	GM_FREE(host->pci);
 	host->n_pci = 0;
 
-	/* No devices directory (a root without /sys) leaves the list empty. */
+	/* No devices directory (a root without /sys): an empty list that says why. */
 	DIR *d = gm_root_opendir(root, PCI_DEVICES);
-	if (!d)
+	if (!d) {
+		gm_sysfs_fail_errno(&host->pci_scan, PCI_DEVICES, errno);
 		return;
+	}
+	gm_fact_set_ok(&host->pci_scan);
 	size_t cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && host->n_pci < MAX_PCI_DEVICES) {

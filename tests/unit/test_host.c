@@ -448,6 +448,13 @@ static void missing_root(void **state)
 	assert_int_equal(h.n_pci, 0);
 	assert_null(h.pci);
 	assert_int_equal(h.n_nics, 0);
+	/* the empty lists say why they are empty */
+	assert_int_equal(h.pci_scan.state, GM_FACT_ERROR);
+	assert_string_equal(h.pci_scan.why,
+	                    "cannot read /sys/bus/pci/devices: No such file or directory");
+	assert_int_equal(h.nic_scan.state, GM_FACT_ERROR);
+	assert_string_equal(h.nic_scan.why,
+	                    "cannot read /sys/class/net: No such file or directory");
 	assert_null(h.nics);
 	gm_host_release(&h);
 }

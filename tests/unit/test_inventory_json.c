@@ -25,6 +25,7 @@ static void sample(struct gm_inventory *inv)
 	gm_fint_set(&h->cpu_sockets, 2);
 	gm_fint_set(&h->memory_total_bytes, 549755813888);
 	gm_fact_fail(&h->arch.f, GM_FACT_UNKNOWN, "not recorded in the root");
+	gm_fact_set_ok(&h->pci_scan);
 	h->n_pci = 1;
 	h->pci = gm_xcalloc(1, sizeof(*h->pci));
 	h->pci[0].bdf = gm_xstrdup("0000:17:00.0");
@@ -34,6 +35,7 @@ static void sample(struct gm_inventory *inv)
 	gm_fstr_set(&h->pci[0].driver, "nvidia");
 	gm_fint_set(&h->pci[0].numa_node, -1);
 	gm_fact_fail(&h->pci[0].sriov_totalvfs.f, GM_FACT_UNSUPPORTED, "no SR-IOV capability");
+	gm_fact_set_ok(&h->nic_scan);
 	h->n_nics = 1;
 	h->nics = gm_xcalloc(1, sizeof(*h->nics));
 	h->nics[0].name = gm_xstrdup("ens\xff"
@@ -183,6 +185,34 @@ static void bad_documents(void **state)
 	expect_parse_error("{\"schema\": \"gpumigrate.inventory/v1\",", "bad.json:");
 }
 
+/* A list that could not be read is null with its reason, and reads back the same way. */
+static void unreadable_lists(void **state)
+{
+	(void)state;
+	struct gm_inventory inv, back;
+	struct gm_buf out = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	gm_inventory_init(&inv);
+	gm_fact_fail(&inv.host.pci_scan, GM_FACT_ERROR,
+	             "cannot read /sys/bus/pci/devices: Permission denied");
+	gm_fact_set_ok(&inv.host.nic_scan);
+	gm_inventory_to_json(&inv, &out, false);
+	assert_non_null(strstr(out.data, "\"nvidia_pci_devices\":null,\"nics\":[]"));
+	assert_non_null(strstr(out.data,
+	                       "\"nvidia_pci_devices\":{\"state\":\"error\",\"reason\":"
+	                       "\"cannot read /sys/bus/pci/devices: Permission denied\"}"));
+	gm_inventory_init(&back);
+	assert_int_equal(gm_inventory_parse(&back, "x.json", out.data, out.len, &err), GM_OK);
+	assert_int_equal(back.host.pci_scan.state, GM_FACT_ERROR);
+	assert_string_equal(back.host.pci_scan.why,
+	                    "cannot read /sys/bus/pci/devices: Permission denied");
+	assert_true(gm_fact_ok(&back.host.nic_scan));
+	gm_inventory_release(&back);
+	gm_inventory_release(&inv);
+	gm_buf_release(&out);
+	gm_err_release(&err);
+}
+
 static void bdf_normalisation(void **state)
 {
 	(void)state;
@@ -209,6 +239,7 @@ int main(void)
 	        cmocka_unit_test(json_shape),
 	        cmocka_unit_test(round_trip),
 	        cmocka_unit_test(bad_documents),
+	        cmocka_unit_test(unreadable_lists),
 	        cmocka_unit_test(bdf_normalisation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
