@@ -236,10 +236,8 @@ static void bdf_normalisation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(json_shape),
-	        cmocka_unit_test(round_trip),
-	        cmocka_unit_test(bad_documents),
-	        cmocka_unit_test(unreadable_lists),
+	        cmocka_unit_test(json_shape),        cmocka_unit_test(round_trip),
+	        cmocka_unit_test(bad_documents),     cmocka_unit_test(unreadable_lists),
 	        cmocka_unit_test(bdf_normalisation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
