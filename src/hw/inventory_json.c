@@ -396,6 +396,8 @@ enum gm_rc gm_inventory_parse(struct gm_inventory *inv, const char *name, const 
 {
 	struct gm_doc doc;
 	struct loader ld = {&doc, err};
+	if (!inv)
+		return gm_err_set(err, GM_ERR_INTERNAL, "no inventory to fill");
 	enum gm_rc rc = gm_doc_load_string(&doc, name, text, len, err);
 	if (rc != GM_OK)
 		goto out;
