@@ -526,8 +526,12 @@ static void build_checklist(struct gm_assess *a)
 	     "gpumigrate bench gpu -o bench-$(hostname).json");
 	step(a, GM_PHASE_VALIDATE, "compare the two environments with statistics",
 	     "gpumigrate bench compare bench-CLOUD.json bench-ONPREM.json");
-	step(a, GM_PHASE_VALIDATE, "watch the new GPUs (Prometheus metrics, alerts, dashboard)",
+	step(a, GM_PHASE_VALIDATE, "serve the new GPUs' metrics to Prometheus (on each server)",
 	     "gpumigrate exporter --listen :9400");
+	step(a, GM_PHASE_VALIDATE, "alert on the new GPUs (memory, temperature, Xids, ECC, links)",
+	     "gpumigrate monitor rules -p %s -o gpu-rules.yml", shq(plan_path, &q));
+	step(a, GM_PHASE_VALIDATE, "import the GPU dashboard into Grafana",
+	     "gpumigrate monitor dashboard -o gpumigrate-gpu.json");
 
 	for (size_t i = 0; i < plan->n_datasets; i++) {
 		const struct gm_plan_dataset *d = &plan->datasets[i];
