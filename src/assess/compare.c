@@ -360,14 +360,11 @@ static enum gm_rc bench_parse(struct bench *b, const struct gm_catalog *cat,
 	return bench_num(doc, res, "memory_bandwidth_gbs", &b->bandwidth_gbs, err);
 }
 
-/* Loads path and tells which document it is by its schema. text holds the bytes, which the
- * document points into: release it after the document. */
-static enum gm_rc load_typed(struct gm_doc *doc, struct gm_buf *text, const char *path,
-                             const char **schema, struct gm_err *err)
+/* Loads path and tells which document it is by its schema. */
+static enum gm_rc load_typed(struct gm_doc *doc, const char *path, const char **schema,
+                             struct gm_err *err)
 {
-	enum gm_rc rc = gm_fs_read(path, GM_DOC_MAX_BYTES, text, err);
-	if (rc == GM_OK)
-		rc = gm_doc_load_string(doc, path, gm_buf_cstr(text), text->len, err);
+	enum gm_rc rc = gm_doc_load_file(doc, path, err);
 	if (rc != GM_OK)
 		return rc;
 	*schema = NULL;
@@ -405,10 +402,9 @@ static enum gm_rc side_from_file(struct gm_side *s, const struct gm_catalog *cat
                                  struct gm_err *err)
 {
 	struct gm_doc doc = {0};
-	struct gm_buf text = GM_BUF_INIT;
 	const char *schema = NULL;
 	struct bench b;
-	enum gm_rc rc = load_typed(&doc, &text, path, &schema, err);
+	enum gm_rc rc = load_typed(&doc, path, &schema, err);
 	if (rc != GM_OK || !schema) { /* load_typed sets schema on success */
 		if (rc == GM_OK)
 			rc = GM_ERR_INTERNAL;
@@ -436,7 +432,6 @@ static enum gm_rc side_from_file(struct gm_side *s, const struct gm_catalog *cat
 	}
 out:
 	gm_doc_release(&doc);
-	gm_buf_release(&text);
 	return rc;
 }
 
@@ -536,10 +531,9 @@ enum gm_rc gm_side_apply_bench(struct gm_side *s, const struct gm_catalog *cat, 
                                struct gm_err *err)
 {
 	struct gm_doc doc = {0};
-	struct gm_buf text = GM_BUF_INIT;
 	const char *schema = NULL;
 	struct bench b;
-	enum gm_rc rc = load_typed(&doc, &text, path, &schema, err);
+	enum gm_rc rc = load_typed(&doc, path, &schema, err);
 	if (rc != GM_OK || !schema) { /* load_typed sets schema on success */
 		if (rc == GM_OK)
 			rc = GM_ERR_INTERNAL;
@@ -562,7 +556,6 @@ enum gm_rc gm_side_apply_bench(struct gm_side *s, const struct gm_catalog *cat, 
 	apply_measured(s, &b);
 out:
 	gm_doc_release(&doc);
-	gm_buf_release(&text);
 	return rc;
 }
 
