@@ -77,9 +77,9 @@ def test_readiness_from_target_inventories(tmp_path):
     assert r.code == 0, r.err
     a = r.json()
     hosts = a["readiness"]["hosts"]
-    assert [h["host"] for h in hosts] == ["gpu-node-01", "gpu-node-02"] or len(hosts) == 2
+    assert [h["host"] for h in hosts] == ["gpu-node-01", "gpu-bad-07"]
     failed = {h["host"]: h["summary"]["failed"] for h in hosts}
-    assert min(failed.values()) == 0 and max(failed.values()) > 0
+    assert failed["gpu-node-01"] == 0 and failed["gpu-bad-07"] > 0
     assert a["verdict"] != "go"
     assert any("fails" in f and "readiness" in f for f in a["findings"])
 
@@ -130,7 +130,6 @@ def test_html_report_in_a_real_browser(tmp_path):
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>")
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
-    assert "https://" not in text or "<script" not in text
     assert "<script" not in text
     dom, messages, png_size = render(html, tmp_path)
     assert not messages, messages
