@@ -1,6 +1,7 @@
 /* Return codes and error detail shared by every layer. */
 #include "util/err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -20,8 +21,30 @@ const char *gm_strerror(enum gm_rc rc)
 	case GM_ERR_GPU_LOST: return "GPU is lost";
 	case GM_ERR_LIMIT: return "input too large";
 	case GM_ERR_INTERNAL: return "internal error";
+	case GM_ERR_PERMISSION: return "permission denied";
+	case GM_ERR_NO_SPACE: return "no space left on the destination";
+	case GM_ERR_MISMATCH: return "content does not match its hash";
+	case GM_ERR_CHANGED: return "source changed while it was read";
+	case GM_ERR_UNREACHABLE: return "remote unreachable";
+	case GM_ERR_PROTOCOL: return "protocol error";
+	case GM_ERR_INTERRUPTED: return "interrupted";
 	}
 	return "unknown error";
+}
+
+enum gm_rc gm_rc_from_errno(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+	case ENOTDIR: return GM_ERR_NOT_FOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS: return GM_ERR_PERMISSION;
+	case ENOSPC:
+	case EDQUOT: return GM_ERR_NO_SPACE;
+	case EINTR: return GM_ERR_INTERRUPTED;
+	default: return GM_ERR_IO;
+	}
 }
 
 void gm_err_init(struct gm_err *err)

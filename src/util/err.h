@@ -18,7 +18,18 @@ enum gm_rc {
 	GM_ERR_GPU_LOST,    /* a GPU fell off the bus */
 	GM_ERR_LIMIT,       /* input exceeds a size cap */
 	GM_ERR_INTERNAL,    /* a bug: report it */
+	GM_ERR_PERMISSION,  /* the operating system refused access */
+	GM_ERR_NO_SPACE,    /* the destination is full (ENOSPC, EDQUOT) */
+	GM_ERR_MISMATCH,    /* content did not match its hash: nothing was put in place */
+	GM_ERR_CHANGED,     /* the source changed while it was read */
+	GM_ERR_UNREACHABLE, /* a remote host or its program cannot be reached */
+	GM_ERR_PROTOCOL,    /* the peer broke the wire protocol */
+	GM_ERR_INTERRUPTED, /* stopped by a signal (SIGINT, SIGTERM) */
 };
+
+/* The rc for a failed system call: ENOENT/ENOTDIR → NOT_FOUND, EACCES/EPERM/EROFS →
+ * PERMISSION, ENOSPC/EDQUOT → NO_SPACE, EINTR → INTERRUPTED, anything else → IO. */
+enum gm_rc gm_rc_from_errno(int errnum);
 
 /* A short lowercase description of rc ("i/o error", "parse error" …). */
 const char *gm_strerror(enum gm_rc rc);
