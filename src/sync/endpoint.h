@@ -130,6 +130,9 @@ enum {
 	GM_SYNC_CAP_XATTRS = 1u << 4,
 	GM_SYNC_CAP_MODE = 1u << 5,
 	GM_SYNC_CAP_RESUME = 1u << 6, /* keeps journals of partial files */
+	GM_SYNC_CAP_DELTA = 1u << 7,  /* as a destination, rebuilds changed big files from a delta
+	                               * (signature, open_patch, patch); set by transports where
+	                               * bytes cost more than CPU (a network) */
 };
 
 struct gm_sync_endpoint;
@@ -209,6 +212,19 @@ struct gm_sync_ops {
 	 * following a symlink. */
 	enum gm_rc (*set_meta)(struct gm_sync_endpoint *ep, const char *path,
 	                       const struct gm_sync_meta *meta, unsigned flags, struct gm_err *err);
+
+	/* Deltas (delta.h); all three NULL when the transport has none. signature: the librsync
+	 * signature of the file at path as it is now, and (basis) that file's metadata. */
+	enum gm_rc (*signature)(struct gm_sync_endpoint *ep, const char *path,
+	                        struct gm_sync_meta *basis, struct gm_buf *sig, struct gm_err *err);
+	/* Starts writing path as its current content (which must still match basis, else
+	 * GM_ERR_CHANGED) patched by the delta bytes given to patch; then commit as for
+	 * open_write, with the source's whole-file hash. src as for open_write. */
+	enum gm_rc (*open_patch)(struct gm_sync_endpoint *ep, const char *path,
+	                         const struct gm_sync_meta *src, const struct gm_sync_meta *basis,
+	                         unsigned flags, struct gm_sync_writer **out, struct gm_err *err);
+	enum gm_rc (*patch)(struct gm_sync_writer *w, const void *delta, size_t len, bool eof,
+	                    struct gm_err *err);
 
 	/* Releases the endpoint (ends connections, drops the lock). */
 	void (*close)(struct gm_sync_endpoint *ep);
