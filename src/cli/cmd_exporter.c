@@ -13,11 +13,19 @@
 #include "monitor/expo.h"
 #include "monitor/exporter.h"
 #include "monitor/http.h"
+#include "monitor/podres.h"
 #include "monitor/webconfig.h"
 #include "util/log.h"
 #include "util/banned.h"
 
-enum { OPT_LISTEN = 1, OPT_INTERVAL, OPT_WEB_CONFIG, OPT_HOSTNAME, OPT_NVML_LIBRARY };
+enum {
+	OPT_LISTEN = 1,
+	OPT_INTERVAL,
+	OPT_WEB_CONFIG,
+	OPT_HOSTNAME,
+	OPT_NVML_LIBRARY,
+	OPT_POD_RESOURCES
+};
 
 const struct gm_opt gm_cmd_exporter_opts[] = {
         {OPT_LISTEN, "listen", 'l', GM_ARG_REQUIRED, "ADDR:PORT",
@@ -31,6 +39,10 @@ const struct gm_opt gm_cmd_exporter_opts[] = {
          "value of the Hostname label (default: this host's name)", NULL},
         {OPT_NVML_LIBRARY, "nvml-library", 0, GM_ARG_REQUIRED, "FILE",
          "NVML library to load (default $GPUMIGRATE_NVML_LIBRARY or libnvidia-ml.so.1)", "file"},
+        {OPT_POD_RESOURCES, "pod-resources", 0, GM_ARG_REQUIRED, "SOCKET",
+         "kubelet pod-resources socket for pod, namespace and container labels, or 'none' "
+         "(default " GM_PODRES_DEFAULT_SOCKET ")",
+         "file"},
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
@@ -64,7 +76,7 @@ static void handle(void *ctx, const struct gm_http_request *req, struct gm_http_
 
 int gm_cmd_exporter(struct gm_cli *cli, int argc, char **argv)
 {
-	struct gm_exporter_opts eo = {NULL, 1000, NULL, NULL};
+	struct gm_exporter_opts eo = {NULL, 1000, NULL, NULL, GM_PODRES_DEFAULT_SOCKET, 0};
 	struct gm_http_opts ho = {":9400", NULL, 0, 0, 0, 0};
 	const char *web_path = NULL;
 	int id, code = GM_EXIT_OK;
@@ -90,8 +102,18 @@ int gm_cmd_exporter(struct gm_cli *cli, int argc, char **argv)
 			eo.hostname = cli->optarg;
 			break;
 		case OPT_NVML_LIBRARY: eo.nvml_library = cli->optarg; break;
+		case OPT_POD_RESOURCES:
+			if (!*cli->optarg)
+				return gm_cli_usage_error(
+				        cli, "--pod-resources must name a socket, or be 'none'");
+			eo.pod_resources = strcmp(cli->optarg, "none") == 0 ? NULL : cli->optarg;
+			break;
 		}
 	}
+	/* the kubelet is asked every 5 samples, 1 s to 10 s apart */
+	eo.pod_resources_interval_ms = eo.interval_ms * 5 < 1000    ? 1000
+	                               : eo.interval_ms * 5 > 10000 ? 10000
+	                                                            : eo.interval_ms * 5;
 	char **args = gm_cli_args(cli, &argc);
 	if (argc > 0)
 		return gm_cli_usage_error(cli, "exporter takes no operands (got '%s')", args[0]);

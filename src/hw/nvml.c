@@ -131,7 +131,9 @@ struct nvml_field_value {
 	union nvml_value value;
 };
 
-#define NVML_FI_DEV_MEMORY_TEMP 82
+#define NVML_FI_DEV_MEMORY_TEMP              82
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX 140 /* KiB, scopeId: link or UINT_MAX for all */
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX 141
 
 /* nvmlEventTypeXidCriticalError; nvmlEventData_t of nvmlEventSetWait and of _v2 (which adds
  * the MIG instance ids). */
@@ -1103,6 +1105,50 @@ static void get_memory_temp(struct nvml_gpu_ctx *c, struct gm_fint *out)
 	}
 }
 
+/* An unsigned field value as a 64-bit integer; false for a type that is not one. */
+static bool field_u64(const struct nvml_field_value *fv, uint64_t *out)
+{
+	switch (fv->value_type) {
+	case NVML_VALUE_TYPE_UNSIGNED_INT: *out = fv->value.ui; return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG: *out = fv->value.ul; return true;
+	case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: *out = fv->value.ull; return true;
+	case NVML_VALUE_TYPE_UNSIGNED_SHORT: *out = fv->value.us; return true;
+	default: return false;
+	}
+}
+
+/* NVLink raw throughput (TX + RX) over all links, in one nvmlDeviceGetFieldValues call. */
+static void get_nvlink_raw(struct nvml_gpu_ctx *c, struct gm_fint *out)
+{
+	const char *fn = "nvmlDeviceGetFieldValues";
+	if (!can_call(c, c->n->api.field_values != NULL, fn, FACT_LIST(&out->f)))
+		return;
+	struct nvml_field_value fv[2];
+	memset(fv, 0, sizeof(fv));
+	fv[0].field_id = NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX;
+	fv[1].field_id = NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX;
+	fv[0].scope_id = fv[1].scope_id = 0xffffffffu; /* every link */
+	if (!call_ok(c, c->n->api.field_values(c->h, 2, fv), fn, FACT_LIST(&out->f)))
+		return;
+	uint64_t tx = 0, rx = 0;
+	for (int i = 0; i < 2; i++)
+		if (!call_ok(c, fv[i].nvml_return,
+		             i == 0 ? "nvmlDeviceGetFieldValues(NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_"
+		                      "TX)"
+		                    : "nvmlDeviceGetFieldValues(NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_"
+		                      "RX)",
+		             FACT_LIST(&out->f)))
+			return;
+	if (!field_u64(&fv[0], &tx) || !field_u64(&fv[1], &rx)) {
+		gm_fact_fail(
+		        &out->f, GM_FACT_ERROR,
+		        "nvmlDeviceGetFieldValues(NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_*): unknown "
+		        "value type");
+		return;
+	}
+	gm_fint_set(out, (int64_t)((tx + rx) & 0x7fffffffffffffffULL));
+}
+
 static void get_energy(struct nvml_gpu_ctx *c, struct gm_fint *out)
 {
 	unsigned long long v = 0;
@@ -1217,7 +1263,8 @@ static void get_sample_remapped(struct nvml_gpu_ctx *c, struct gm_nvml_sample *s
 	        &(s)->pcie_gen_max.f, &(s)->pcie_width_current.f, &(s)->pcie_width_max.f,          \
 	        &(s)->clock_events.f, &(s)->ecc[0][0].f, &(s)->ecc[0][1].f, &(s)->ecc[1][0].f,     \
 	        &(s)->ecc[1][1].f, &(s)->retired_pending.f, &(s)->remapped_correctable.f,          \
-	        &(s)->remapped_uncorrectable.f, &(s)->remapped_pending.f, &(s)->remapped_failed.f
+	        &(s)->remapped_uncorrectable.f, &(s)->remapped_pending.f, &(s)->remapped_failed.f, \
+	        &(s)->nvlink_raw_kib.f
 
 void gm_nvml_sample(struct gm_nvml *nvml, unsigned index, struct gm_nvml_sample *s)
 {
@@ -1254,6 +1301,7 @@ void gm_nvml_sample(struct gm_nvml *nvml, unsigned index, struct gm_nvml_sample 
 	get_enabled(&c, a->retired_pending, "nvmlDeviceGetRetiredPagesPendingStatus",
 	            &s->retired_pending);
 	get_sample_remapped(&c, s);
+	get_nvlink_raw(&c, &s->nvlink_raw_kib);
 	s->lost = c.lost;
 }
 

@@ -83,6 +83,11 @@ struct gm_nvml_sample {
 	struct gm_fbool retired_pending;
 	struct gm_fint remapped_correctable, remapped_uncorrectable;
 	struct gm_fbool remapped_pending, remapped_failed;
+	/* NVLink traffic since the driver loaded, data and protocol overhead, sent plus
+	 * received over all links, in KiB: nvmlDeviceGetFieldValues
+	 * NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX + _RX (140, 141) with scopeId UINT_MAX.
+	 * Unsupported on GPUs without NVLink. */
+	struct gm_fint nvlink_raw_kib;
 };
 
 /* Fills id (zeroed) for the GPU at NVML index. */
@@ -93,7 +98,7 @@ void gm_nvml_ident_release(struct gm_nvml_ident *id);
  * power, energy, utilisation (GPU, memory, encoder, decoder), memory (v2 where the driver has
  * it, else v1 with reserved unsupported), PCIe link and replays, clock event reasons (the
  * throttle-reasons function on older drivers), ECC totals, retired pages pending, remapped
- * rows. Reasons are as gm_nvml_gpu's. */
+ * rows, NVLink raw throughput. Reasons are as gm_nvml_gpu's. */
 void gm_nvml_sample(struct gm_nvml *nvml, unsigned index, struct gm_nvml_sample *s);
 /* Frees the reasons; s can be reused after. Accepts NULL. */
 void gm_nvml_sample_release(struct gm_nvml_sample *s);

@@ -52,6 +52,7 @@ struct ctx {
 	const struct gm_snapshot *snap;
 	bool om;
 	struct gm_buf *out;
+	bool pods; /* DCGM_FI_* series carry the pod labels, as dcgm-exporter's do */
 };
 
 /* HELP and TYPE of a family. name is the series name (counters of ours end in _total). */
@@ -110,6 +111,11 @@ static void gpu_series(struct ctx *c, const char *name, const struct gm_snap_gpu
 	label(o, &first, "modelName", g->model);
 	label(o, &first, c->snap->hostname_label, c->snap->hostname);
 	label(o, &first, "DCGM_FI_DRIVER_VERSION", c->snap->driver_version);
+	if (c->pods && g->pod) {
+		label(o, &first, "container", g->container ? g->container : "");
+		label(o, &first, "namespace", g->ns ? g->ns : "");
+		label(o, &first, "pod", g->pod);
+	}
 	if (k1)
 		label(o, &first, k1, v1);
 	if (k2)
@@ -222,6 +228,11 @@ static void dcgm_families(struct ctx *c)
 		gpu_series(c, "DCGM_FI_DEV_ROW_REMAP_FAILURE", g, NULL, NULL, NULL, NULL);
 		gm_buf_adds(c->out, g->s.remapped_failed.v ? "1\n" : "0\n");
 	}
+
+	/* dcgm-exporter's default counter; NVML's raw TX + RX KiB over all links */
+	int_family(c, "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", T_COUNTER,
+	           "Total number of NVLink bandwidth counters for all lanes.", S(nvlink_raw_kib),
+	           1);
 }
 
 /* A family of ours with one extra label over two facts (current/max …). */
@@ -405,15 +416,18 @@ static void own_families(struct ctx *c)
 
 void gm_expo_render(const struct gm_snapshot *snap, bool openmetrics, struct gm_buf *out)
 {
-	struct ctx c = {snap, openmetrics, out};
+	struct ctx c = {snap, openmetrics, out, false};
 	if (!snap->nvml_ok && !openmetrics) {
 		gm_buf_adds(out, "# gpumigrate: ");
 		for (const char *p = snap->nvml_why ? snap->nvml_why : "NVML unavailable"; *p; p++)
 			gm_buf_addch(out, *p == '\n' || *p == '\r' ? ' ' : *p);
 		gm_buf_addch(out, '\n');
 	}
-	if (any_up(snap))
+	if (any_up(snap)) {
+		c.pods = true;
 		dcgm_families(&c);
+		c.pods = false;
+	}
 	own_families(&c);
 	if (openmetrics)
 		gm_buf_adds(out, "# EOF\n");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "monitor/expo.h"
+#include "monitor/podres.h"
 #include "monitor/sample.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -26,6 +27,7 @@
 struct gm_exporter {
 	char *library, *hostname, *hostname_label;
 	unsigned interval_ms;
+	struct gm_podres_watch *podres; /* NULL: no pod labels */
 
 	pthread_mutex_t lock; /* text, om, healthy, stopping */
 	pthread_cond_t wake;
@@ -206,6 +208,12 @@ static void collect(struct gm_exporter *ex)
 	}
 	pthread_mutex_unlock(&ex->xid_lock);
 
+	/* pod labels from the cache: never waits on the kubelet */
+	for (size_t i = 0; ex->podres && i < snap.n_gpus; i++) {
+		struct gm_snap_gpu *g = &snap.gpus[i];
+		gm_podres_watch_lookup(ex->podres, g->uuid, &g->pod, &g->ns, &g->container);
+	}
+
 	struct gm_buf text = GM_BUF_INIT, om = GM_BUF_INIT;
 	gm_expo_render(&snap, false, &text);
 	gm_expo_render(&snap, true, &om);
@@ -252,6 +260,7 @@ static void *sampler_main(void *arg)
 static void exporter_free(struct gm_exporter *ex)
 {
 	nvml_down(ex);
+	gm_podres_watch_stop(ex->podres);
 	pthread_cond_destroy(&ex->wake);
 	pthread_mutex_destroy(&ex->lock);
 	pthread_mutex_destroy(&ex->xid_lock);
@@ -291,6 +300,15 @@ enum gm_rc gm_exporter_start(struct gm_exporter **out, const struct gm_exporter_
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ex->wake, &ca);
 	pthread_condattr_destroy(&ca);
+
+	if (opts->pod_resources) {
+		enum gm_rc prc = gm_podres_watch_start(&ex->podres, opts->pod_resources,
+		                                       opts->pod_resources_interval_ms, err);
+		if (prc != GM_OK) {
+			exporter_free(ex);
+			return prc;
+		}
+	}
 
 	collect(ex);
 

@@ -18,6 +18,10 @@ struct gm_exporter_opts {
 	unsigned interval_ms;       /* sampling interval, >= 100 */
 	const char *hostname;       /* value of the Hostname label; NULL: gethostname() */
 	const char *hostname_label; /* name of that label; NULL: "Hostname" */
+	/* The kubelet pod-resources socket (monitor/podres.h) whose answers add pod, namespace
+	 * and container labels to the DCGM_FI_* series of assigned GPUs; NULL: no pod labels. */
+	const char *pod_resources;
+	unsigned pod_resources_interval_ms; /* how often it is asked; 0: 5 s */
 };
 
 /* Starts sampling (the first sample is taken before this returns). Fails only when the

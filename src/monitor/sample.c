@@ -96,6 +96,9 @@ static void free_gpus(struct gm_snapshot *snap)
 		free(g->pci_bus_id);
 		free(g->device);
 		free(g->model);
+		free(g->pod);
+		free(g->ns);
+		free(g->container);
 		gm_nvml_sample_release(&g->s);
 	}
 	GM_FREE(snap->gpus);

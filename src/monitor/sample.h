@@ -17,6 +17,9 @@ struct gm_snap_gpu {
 	bool up; /* answered this sample; when false only gpumigrate_gpu_up is rendered */
 	char *uuid, *pci_bus_id, *device, *model;
 	struct gm_nvml_sample s;
+	/* Kubernetes: the container the GPU is assigned to (monitor/podres.h); all three NULL
+	 * when it is not assigned or the kubelet is not asked. */
+	char *pod, *ns, *container;
 	bool xid_known;              /* registered for Xid events */
 	unsigned long long last_xid; /* 0: none seen */
 };

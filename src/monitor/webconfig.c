@@ -2,6 +2,9 @@
  * against its bcrypt hashes (libxcrypt's crypt_rn), so TLS and auth settings that sites
  * already use for node_exporter work for the exporter as they are. */
 #include <crypt.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +21,74 @@ void gm_web_config_init(struct gm_web_config *wc)
 	wc->min_version = 12;
 }
 
+/* Digests of user and password pairs that passed bcrypt. */
+struct gm_web_auth_cache {
+	pthread_mutex_t lock;
+	uint8_t salt[32];
+	uint8_t key[GM_WEB_AUTH_CACHE_SLOTS][32];
+	bool used[GM_WEB_AUTH_CACHE_SLOTS];
+	unsigned next; /* slot replaced next */
+	struct gm_web_auth_stats stats;
+};
+
+static struct gm_web_auth_cache *cache_new(void)
+{
+	struct gm_web_auth_cache *c = gm_xcalloc(1, sizeof(*c));
+	if (gnutls_rnd(GNUTLS_RND_KEY, c->salt, sizeof(c->salt)) != 0) {
+		free(c);
+		return NULL; /* no randomness: no cache, every check runs bcrypt */
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void cache_free(struct gm_web_auth_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+/* SHA-256(salt || len(user) || user || password): the length keeps "ab"+"c" apart from
+ * "a"+"bc". */
+static bool cache_key(const struct gm_web_auth_cache *c, const char *user, const char *password,
+                      uint8_t out[32])
+{
+	gnutls_hash_hd_t h;
+	size_t ul = strlen(user);
+	uint8_t len[8];
+	for (int i = 0; i < 8; i++)
+		len[i] = (uint8_t)((uint64_t)ul >> (8 * i));
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
+		return false;
+	gnutls_hash(h, c->salt, sizeof(c->salt));
+	gnutls_hash(h, len, sizeof(len));
+	gnutls_hash(h, user, ul);
+	gnutls_hash(h, password, strlen(password));
+	gnutls_hash_deinit(h, out);
+	return true;
+}
+
+/* Whether key is cached; every slot is compared whole, so the time tells nothing. */
+static bool cache_has(const struct gm_web_auth_cache *c, const uint8_t key[32])
+{
+	unsigned found = 0;
+	for (unsigned s = 0; s < GM_WEB_AUTH_CACHE_SLOTS; s++) {
+		uint8_t diff = 0;
+		for (unsigned i = 0; i < 32; i++)
+			diff |= (uint8_t)(c->key[s][i] ^ key[i]);
+		found |= (unsigned)(c->used[s] && diff == 0);
+	}
+	return found != 0;
+}
+
 void gm_web_config_release(struct gm_web_config *wc)
 {
 	if (!wc)
 		return;
+	cache_free(wc->auth_cache);
 	free(wc->cert_file);
 	free(wc->key_file);
 	free(wc->client_ca_file);
@@ -327,6 +394,8 @@ enum gm_rc gm_web_config_parse(struct gm_web_config *wc, const char *name, const
 		goto out;
 	if (users && (rc = parse_users(&p, users, wc)) != GM_OK)
 		goto out;
+	if (wc->n_users)
+		wc->auth_cache = cache_new();
 out:
 	gm_doc_release(&p.doc);
 	if (rc != GM_OK)
@@ -391,6 +460,22 @@ bool gm_web_config_check_password(const struct gm_web_config *wc, const char *us
 {
 	if (!wc || !wc->n_users || !user || !password)
 		return false;
+	struct gm_web_auth_cache *c = wc->auth_cache;
+	uint8_t key[32];
+	bool keyed = c && cache_key(c, user, password, key);
+	if (keyed) {
+		pthread_mutex_lock(&c->lock);
+		bool hit = cache_has(c, key);
+		if (hit)
+			c->stats.cache_hits++;
+		else
+			c->stats.bcrypt_runs++;
+		pthread_mutex_unlock(&c->lock);
+		if (hit) {
+			explicit_bzero(key, sizeof(key));
+			return true;
+		}
+	}
 	const struct gm_web_user *u = NULL;
 	for (size_t i = 0; i < wc->n_users; i++)
 		if (equal_ct(wc->users[i].name, user))
@@ -405,5 +490,25 @@ bool gm_web_config_check_password(const struct gm_web_config *wc, const char *us
 	bool ok = u && got && got[0] == '$' && equal_ct(got, hash);
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
+	if (ok && keyed) {
+		pthread_mutex_lock(&c->lock);
+		if (!cache_has(c, key)) {
+			memcpy(c->key[c->next], key, sizeof(key));
+			c->used[c->next] = true;
+			c->next = (c->next + 1) % GM_WEB_AUTH_CACHE_SLOTS;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	explicit_bzero(key, sizeof(key));
 	return ok;
+}
+
+void gm_web_config_auth_stats(const struct gm_web_config *wc, struct gm_web_auth_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!wc || !wc->auth_cache)
+		return;
+	pthread_mutex_lock(&wc->auth_cache->lock);
+	*out = wc->auth_cache->stats;
+	pthread_mutex_unlock(&wc->auth_cache->lock);
 }

@@ -48,6 +48,19 @@ struct gm_web_header {
 	char *value;
 };
 
+/* Successful basic-auth checks are remembered so that a scrape every second does not pay
+ * bcrypt (~50-100 ms at cost 10) each time: a bounded cache of SHA-256 digests of a random
+ * per-configuration salt, the user and the password; never the password itself. */
+#define GM_WEB_AUTH_CACHE_SLOTS 16
+
+struct gm_web_auth_cache;
+
+/* Counters of gm_web_config_check_password, for tests and debugging. */
+struct gm_web_auth_stats {
+	unsigned long cache_hits;  /* answered from the cache */
+	unsigned long bcrypt_runs; /* answered by bcrypt */
+};
+
 struct gm_web_config {
 	bool tls;                                    /* tls_server_config present */
 	char *cert_file, *key_file, *client_ca_file; /* resolved paths; NULL when absent */
@@ -59,6 +72,7 @@ struct gm_web_config {
 	size_t n_users;
 	struct gm_web_header *headers; /* http_server_config.headers, added to every response */
 	size_t n_headers;
+	struct gm_web_auth_cache *auth_cache; /* made by gm_web_config_parse with users */
 };
 
 void gm_web_config_init(struct gm_web_config *wc);
@@ -79,8 +93,14 @@ enum gm_rc gm_web_config_load(struct gm_web_config *wc, const char *path, struct
 bool gm_web_config_has_users(const struct gm_web_config *wc);
 
 /* Checks a user name and password against basic_auth_users with bcrypt (libxcrypt), comparing
- * in constant time; an unknown user costs the same bcrypt run as a known one. */
+ * in constant time; an unknown user costs the same bcrypt run as a known one. A pair that
+ * passed before is answered from the configuration's cache (GM_WEB_AUTH_CACHE_SLOTS slots,
+ * oldest replaced first) without bcrypt; failures are never cached, so a wrong password
+ * always costs a bcrypt run. Thread-safe. */
 bool gm_web_config_check_password(const struct gm_web_config *wc, const char *user,
                                   const char *password);
+
+/* How the checks so far were answered (zeros without a cache). */
+void gm_web_config_auth_stats(const struct gm_web_config *wc, struct gm_web_auth_stats *out);
 
 #endif

@@ -412,7 +412,7 @@ static void test_exporter_fake(void **state)
 	(void)state;
 	struct gm_exporter *ex = NULL;
 	struct gm_err err = GM_ERR_INIT;
-	struct gm_exporter_opts opts = {getenv("GM_FAKE_NVML"), 100, "testhost", NULL};
+	struct gm_exporter_opts opts = {getenv("GM_FAKE_NVML"), 100, "testhost", NULL, NULL, 0};
 	struct gm_buf t = GM_BUF_INIT;
 
 	assert_int_equal(gm_exporter_start(&ex, &opts, &err), GM_OK);
@@ -497,7 +497,8 @@ static void test_exporter_no_driver(void **state)
 	(void)state;
 	struct gm_exporter *ex = NULL;
 	struct gm_err err = GM_ERR_INIT;
-	struct gm_exporter_opts opts = {"/nonexistent/libnvidia-ml.so.1", 100, "h", "node"};
+	struct gm_exporter_opts opts = {
+	        "/nonexistent/libnvidia-ml.so.1", 100, "h", "node", NULL, 0};
 	struct gm_buf t = GM_BUF_INIT;
 	assert_int_equal(gm_exporter_start(&ex, &opts, &err), GM_OK);
 	assert_false(gm_exporter_healthy(ex));
@@ -528,6 +529,95 @@ static void content_negotiation(void **state)
 	assert_false(gm_expo_wants_openmetrics("application/openmetrics-text;q=x"));
 }
 
+/* One sample of a fixture through the sampler, with the snapshot fields the exporter sets. */
+static void sample_fixture(const char *name, struct gm_snapshot *snap)
+{
+	struct gm_buf path = GM_BUF_INIT;
+	struct gm_sampler *smp = NULL;
+	struct gm_err err = GM_ERR_INIT;
+	gm_buf_addf(&path, "%s/nvml/%s", getenv("GM_FIXTURES"), name);
+	setenv("GPUMIGRATE_FAKE_NVML", gm_buf_cstr(&path), 1);
+	memset(snap, 0, sizeof(*snap));
+	assert_int_equal(gm_sampler_open(&smp, getenv("GM_FAKE_NVML"), &err), GM_OK);
+	assert_int_equal(gm_sampler_take(smp, snap, &err), GM_OK);
+	gm_sampler_close(smp);
+	snap->nvml_ok = true;
+	snap->hostname = gm_xstrdup("h");
+	snap->hostname_label = gm_xstrdup("Hostname");
+	snap->version = gm_xstrdup("t");
+	gm_buf_release(&path);
+	gm_err_release(&err);
+}
+
+/* DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL: raw TX + RX KiB where the GPU has NVLink, left out (not
+ * 0) where it has none; pod labels on an assigned GPU's DCGM series only. */
+static void test_nvlink_and_pod_labels(void **state)
+{
+	(void)state;
+	struct gm_snapshot snap;
+	struct gm_buf t = GM_BUF_INIT;
+	sample_fixture("a2-highgpu-8g.yaml", &snap);
+	assert_int_equal(snap.n_gpus, 8);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_true(gm_fact_ok(&snap.gpus[i].s.nvlink_raw_kib.f));
+		assert_int_equal(snap.gpus[i].s.nvlink_raw_kib.v, 3000000 + 3333 * i);
+	}
+	snap.gpus[1].pod = gm_xstrdup("trainer-0");
+	snap.gpus[1].ns = gm_xstrdup("ml");
+	snap.gpus[1].container = gm_xstrdup("main");
+	gm_expo_render(&snap, false, &t);
+	const char *s = gm_buf_cstr(&t);
+	assert_non_null(strstr(s,
+	                       "# HELP DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL Total number of NVLink "
+	                       "bandwidth counters for all lanes.\n"
+	                       "# TYPE DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL counter\n"));
+	assert_non_null(strstr(
+	        s,
+	        "\nDCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL{gpu=\"0\","
+	        "UUID=\"GPU-a0f5d042-bd17-03a0-7458-90c9d1d070d0\",pci_bus_id=\"00000000:00:04.0\","
+	        "device=\"nvidia0\",modelName=\"NVIDIA A100-SXM4-40GB\",Hostname=\"h\","
+	        "DCGM_FI_DRIVER_VERSION=\"550.90.07\"} 3000000\n"));
+	assert_non_null(strstr(
+	        s,
+	        "\nDCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL{gpu=\"1\","
+	        "UUID=\"GPU-0dc6d3d4-cfb5-401e-f5e9-7b64612e410c\",pci_bus_id=\"00000000:00:05.0\","
+	        "device=\"nvidia1\",modelName=\"NVIDIA A100-SXM4-40GB\",Hostname=\"h\","
+	        "DCGM_FI_DRIVER_VERSION=\"550.90.07\",container=\"main\",namespace=\"ml\","
+	        "pod=\"trainer-0\"} 3003333\n"));
+	/* every DCGM series of GPU 1 has the pod labels; ours and other GPUs' have none */
+	size_t dcgm1 = 0;
+	for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *end = strchr(l, '\n');
+		size_t n = end ? (size_t)(end - l) : strlen(l);
+		char *line = gm_xstrndup(l, n);
+		bool gpu1 = strstr(line, "{gpu=\"1\",") != NULL;
+		bool dcgm = strncmp(line, "DCGM_FI_", 8) == 0;
+		bool pods = strstr(line, ",container=\"main\",namespace=\"ml\",pod=\"trainer-0\"}");
+		if (line[0] != '#' && gpu1 && dcgm) {
+			dcgm1++;
+			assert_true(pods);
+		} else {
+			assert_null(strstr(line, "pod="));
+		}
+		free(line);
+	}
+	assert_int_equal(dcgm1, 9); /* PCIe replays, FB x4, remapped rows x3, NVLink */
+	gm_snapshot_release(&snap);
+
+	gm_buf_reset(&t);
+	sample_fixture("n1-t4.yaml", &snap);
+	assert_int_equal(snap.n_gpus, 1);
+	assert_int_equal(snap.gpus[0].s.nvlink_raw_kib.f.state, GM_FACT_UNSUPPORTED);
+	assert_string_equal(snap.gpus[0].s.nvlink_raw_kib.f.why,
+	                    "nvmlDeviceGetFieldValues(NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX): Not "
+	                    "Supported");
+	gm_expo_render(&snap, false, &t);
+	assert_non_null(strstr(gm_buf_cstr(&t), "DCGM_FI_DEV_FB_USED{"));
+	assert_null(strstr(gm_buf_cstr(&t), "NVLINK"));
+	gm_snapshot_release(&snap);
+	gm_buf_release(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +628,7 @@ int main(void)
 	        cmocka_unit_test(test_expo_lost_and_no_driver),
 	        cmocka_unit_test_setup_teardown(test_exporter_fake, setup_fake, teardown_fake),
 	        cmocka_unit_test(test_exporter_no_driver),
+	        cmocka_unit_test(test_nvlink_and_pod_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <crypt.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -274,6 +275,104 @@ static void hash_made_here(void **state)
 	assert_int_equal(gm_web_config_parse(&wc, "h.yml", NULL, text.data, text.len, &err), GM_OK);
 	assert_true(gm_web_config_check_password(&wc, "ops", "pa:ss wörd"));
 	assert_false(gm_web_config_check_password(&wc, "ops", "pa:ss word"));
+	gm_web_config_release(&wc);
+	gm_buf_release(&text);
+	gm_err_release(&err);
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The second check of the same credentials is answered from the cache without bcrypt; a wrong
+ * password, another user's password or an unknown user never is. The times are printed for
+ * the record, not asserted. */
+static void auth_cache(void **state)
+{
+	(void)state;
+	char salt[64];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	assert_non_null(crypt_gensalt_rn("$2y$", 10, NULL, 0, salt, sizeof(salt)));
+	const char *h = crypt_r("s3cret", salt, cd);
+	assert_non_null(h);
+	struct gm_buf text = GM_BUF_INIT;
+	gm_buf_addf(&text, "basic_auth_users:\n  prometheus: '%s'\n  grafana: '%s'\n", h, HASH);
+	free(cd);
+	struct gm_web_config wc;
+	struct gm_web_auth_stats st;
+	struct gm_err err = GM_ERR_INIT;
+	gm_web_config_init(&wc);
+	assert_int_equal(gm_web_config_parse(&wc, "c.yml", NULL, text.data, text.len, &err), GM_OK);
+	assert_non_null(wc.auth_cache);
+
+	double t0 = mono_ms();
+	assert_true(gm_web_config_check_password(&wc, "prometheus", "s3cret"));
+	double t1 = mono_ms();
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.bcrypt_runs, 1);
+	assert_int_equal(st.cache_hits, 0);
+	assert_true(gm_web_config_check_password(&wc, "prometheus", "s3cret"));
+	double t2 = mono_ms();
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.bcrypt_runs, 1);
+	assert_int_equal(st.cache_hits, 1);
+	print_message("bcrypt cost 10: first check %.2f ms, cached check %.4f ms\n", t1 - t0,
+	              t2 - t1);
+
+	/* wrong passwords pay bcrypt every time, however often they are tried */
+	for (int i = 0; i < 2; i++) {
+		assert_false(gm_web_config_check_password(&wc, "prometheus", "s3creT"));
+		assert_false(gm_web_config_check_password(&wc, "prometheus", "s3cret "));
+		assert_false(gm_web_config_check_password(&wc, "nobody", "s3cret"));
+		/* the cached pair does not vouch for the same password under another user */
+		assert_false(gm_web_config_check_password(&wc, "grafana", "s3cret"));
+	}
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.bcrypt_runs, 9);
+	assert_int_equal(st.cache_hits, 1);
+	assert_true(gm_web_config_check_password(&wc, "grafana", "secret"));
+	assert_true(gm_web_config_check_password(&wc, "grafana", "secret"));
+	assert_true(gm_web_config_check_password(&wc, "prometheus", "s3cret"));
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.bcrypt_runs, 10);
+	assert_int_equal(st.cache_hits, 3);
+	gm_web_config_release(&wc);
+	assert_null(wc.auth_cache);
+	gm_buf_release(&text);
+	gm_err_release(&err);
+}
+
+/* The cache is bounded: with more passing users than slots, the oldest is forgotten. */
+static void auth_cache_bounded(void **state)
+{
+	(void)state;
+	struct gm_buf text = GM_BUF_INIT;
+	gm_buf_adds(&text, "basic_auth_users:\n");
+	for (int i = 0; i <= GM_WEB_AUTH_CACHE_SLOTS; i++)
+		gm_buf_addf(&text, "  u%d: '%s'\n", i, HASH);
+	struct gm_web_config wc;
+	struct gm_web_auth_stats st;
+	struct gm_err err = GM_ERR_INIT;
+	gm_web_config_init(&wc);
+	assert_int_equal(gm_web_config_parse(&wc, "b.yml", NULL, text.data, text.len, &err), GM_OK);
+	char user[16];
+	for (int i = 0; i <= GM_WEB_AUTH_CACHE_SLOTS; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		assert_true(gm_web_config_check_password(&wc, user, "secret"));
+	}
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.bcrypt_runs, GM_WEB_AUTH_CACHE_SLOTS + 1);
+	snprintf(user, sizeof(user), "u%d", GM_WEB_AUTH_CACHE_SLOTS);
+	assert_true(gm_web_config_check_password(&wc, user, "secret")); /* newest: cached */
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.cache_hits, 1);
+	assert_true(gm_web_config_check_password(&wc, "u0", "secret")); /* oldest: evicted */
+	gm_web_config_auth_stats(&wc, &st);
+	assert_int_equal(st.cache_hits, 1);
+	assert_int_equal(st.bcrypt_runs, GM_WEB_AUTH_CACHE_SLOTS + 2);
 	gm_web_config_release(&wc);
 	gm_buf_release(&text);
 	gm_err_release(&err);
@@ -546,11 +645,12 @@ static void listen_addresses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(full_config),      cmocka_unit_test(defaults_and_empty),
-	        cmocka_unit_test(bad_fixtures),     cmocka_unit_test(bad_inline),
-	        cmocka_unit_test(load_files),       cmocka_unit_test(hash_made_here),
-	        cmocka_unit_test(server_plain),     cmocka_unit_test(server_basic_auth),
-	        cmocka_unit_test(listen_addresses),
+	        cmocka_unit_test(full_config),        cmocka_unit_test(defaults_and_empty),
+	        cmocka_unit_test(bad_fixtures),       cmocka_unit_test(bad_inline),
+	        cmocka_unit_test(load_files),         cmocka_unit_test(hash_made_here),
+	        cmocka_unit_test(server_plain),       cmocka_unit_test(server_basic_auth),
+	        cmocka_unit_test(listen_addresses),   cmocka_unit_test(auth_cache),
+	        cmocka_unit_test(auth_cache_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

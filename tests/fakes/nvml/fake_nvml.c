@@ -286,6 +286,8 @@ static const struct field device_fields[] = {
         {"memory_temperature", F_UINT, NULL},
         {"power_mw", F_UINT, NULL},
         {"energy_mj", F_UINT, NULL},
+        {"nvlink_raw_tx_kib", F_UINT, NULL},
+        {"nvlink_raw_rx_kib", F_UINT, NULL},
         {"utilization", F_MAP, util_fields},
         {"clocks_event_reasons", F_UINT, NULL},
         {"ecc", F_MAP, ecc_fields},
@@ -1377,13 +1379,18 @@ struct nvml_field_value {
 	} value;
 };
 
-#define NVML_FI_DEV_MEMORY_TEMP            82
-#define NVML_FI_DEV_TOTAL_ENERGY           83
-#define NVML_VALUE_TYPE_UNSIGNED_INT       1
-#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG 3
+#define NVML_FI_DEV_MEMORY_TEMP              82
+#define NVML_FI_DEV_TOTAL_ENERGY             83
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX 140
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX 141
+#define NVML_VALUE_TYPE_UNSIGNED_INT         1
+#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG   3
 
-/* Answers the fields fixtures have: 82 (memory_temperature, unsigned int) and 83 (energy_mj,
- * unsigned long long); every other field id answers NOT_SUPPORTED in its nvmlReturn. */
+/* Answers the fields fixtures have: 82 (memory_temperature, unsigned int), 83 (energy_mj,
+ * unsigned long long) and 140/141 (nvlink_raw_tx_kib / nvlink_raw_rx_kib, unsigned long long
+ * KiB over all links; scopeId must be UINT_MAX, "all links", else INVALID_ARGUMENT as the
+ * driver answers for a link the GPU does not have); every other field id answers
+ * NOT_SUPPORTED in its nvmlReturn, as a GPU without the key in its fixture does. */
 EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
                                     struct nvml_field_value *values);
 EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
@@ -1396,9 +1403,14 @@ EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
 		return NVML_ERROR_INVALID_ARGUMENT;
 	for (int i = 0; i < count; i++) {
 		struct nvml_field_value *v = &values[i];
-		const char *field = v->field_id == NVML_FI_DEV_MEMORY_TEMP    ? "memory_temperature"
-		                    : v->field_id == NVML_FI_DEV_TOTAL_ENERGY ? "energy_mj"
+		const char *field =
+		        v->field_id == NVML_FI_DEV_MEMORY_TEMP                ? "memory_temperature"
+		        : v->field_id == NVML_FI_DEV_TOTAL_ENERGY             ? "energy_mj"
+		        : v->field_id == NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX ? "nvlink_raw_tx_kib"
+		        : v->field_id == NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX ? "nvlink_raw_rx_kib"
 		                                                              : NULL;
+		bool nvlink = v->field_id == NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_TX ||
+		              v->field_id == NVML_FI_DEV_NVLINK_THROUGHPUT_RAW_RX;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		v->timestamp = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -1406,6 +1418,10 @@ EXPORT int nvmlDeviceGetFieldValues(struct fake_device *d, int count,
 		v->nvml_return = NVML_ERROR_NOT_SUPPORTED;
 		if (!field)
 			continue;
+		if (nvlink && v->scope_id != 0xffffffffu && lookup(d->node, field)) {
+			v->nvml_return = NVML_ERROR_INVALID_ARGUMENT;
+			continue;
+		}
 		v->nvml_return = configured_error(lookup(d->node, "errors"), "", field);
 		struct fy_node *ns = lookup(d->node, "not_supported");
 		void *it = NULL;
