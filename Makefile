@@ -54,8 +54,9 @@ $(BUILD_FUZZ)/build.ninja:
 # hang or sanitizer report fails the target and leaves the input in $(BUILD_FUZZ).
 fuzz: $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_inventory tests/fuzz/fuzz_plan tests/fuzz/fuzz_kernlog \
-		tests/fuzz/fuzz_webconfig tests/fuzz/fuzz_accept tests/fuzz/fuzz_podres
-	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig accept:accept podres:podres; do \
+		tests/fuzz/fuzz_webconfig tests/fuzz/fuzz_accept tests/fuzz/fuzz_podres \
+		tests/fuzz/fuzz_sync_proto
+	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig accept:accept podres:podres sync_proto:sync-proto; do \
 		h=$${t%%:*}; c=$${t#*:}; \
 		mkdir -p corpus-$$h; \
 		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=16384 -seed=1 \

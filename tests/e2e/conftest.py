@@ -46,3 +46,5 @@ def gm():
 
 def fixture(*parts):
     return os.path.join(FIXTURES, *parts)
+
+from sshd import sshd  # noqa: E402,F401  (the real sshd fixture, tests/e2e/sshd.py)

@@ -1,0 +1,182 @@
+"""gpumigrate sync over a real sshd on loopback: push and pull of a tree with every kind of
+entry, judged by rsync -ani --checksum (which must print nothing); an unreachable host and
+a host without gpumigrate give exit 4 and one clear message; a hostile server is refused
+without anything written outside the destination; a transfer killed with -9 completes on
+the rerun."""
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import BIN, run
+
+
+def make_tree(root):
+    os.makedirs(root / "dir with space" / "deeper", exist_ok=True)
+    os.makedirs(root / "empty dir", exist_ok=True)
+    (root / "small.txt").write_bytes(b"hello\n")
+    (root / "empty").write_bytes(b"")
+    (root / "dir with space" / "deeper" / "f").write_bytes(os.urandom(100000))
+    (root / "new\nline").write_bytes(b"newline in the name")
+    with open(os.fsencode(str(root)) + b"/bad\xff\xfeutf8", "wb") as f:
+        f.write(b"invalid utf-8 name")
+    (root / "big.bin").write_bytes(os.urandom(20 << 20))
+    with open(root / "sparse", "wb") as f:  # data, a 30 MiB hole, data
+        f.write(b"start")
+        f.seek(30 << 20)
+        f.write(b"end")
+    os.symlink("small.txt", root / "link")
+    os.symlink("/nonexistent/target", root / "dangling")
+    os.link(root / "small.txt", root / "hardlink")
+    os.chmod(root / "small.txt", 0o640)
+    os.utime(root / "empty", ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+
+
+def rsync_diff(src, dst):
+    """rsync's itemized differences by checksum (empty when the trees agree)."""
+    p = subprocess.run(["rsync", "-ani", "--checksum", "-H", f"{src}/", f"{dst}/"],
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode(errors="replace")
+
+
+def sync(sshd, *args, timeout=120):
+    return run("sync", *sshd.sync_args(), *args, timeout=timeout)
+
+
+def test_push_and_pull_every_kind(sshd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_tree(src)
+    remote = tmp_path / "remote"
+    r = sync(sshd, f"{src}/", sshd.spec(f"{remote}/"))
+    assert r.code == 0, r.err
+    assert rsync_diff(src, remote) == ""
+    assert os.stat(remote / "hardlink").st_ino == os.stat(remote / "small.txt").st_ino
+    assert os.stat(remote / "sparse").st_blocks * 512 < (1 << 20)
+    assert not (remote / ".gpumigrate").exists() or stat.S_ISDIR(
+        os.lstat(remote / ".gpumigrate").st_mode)
+    # a second run changes nothing
+    r = sync(sshd, "-i", f"{src}/", sshd.spec(f"{remote}/"))
+    assert r.code == 0, r.err
+    assert r.out == ""
+
+    back = tmp_path / "back"
+    r = sync(sshd, "-z", sshd.spec(f"{remote}/"), f"{back}/")
+    assert r.code == 0, r.err
+    assert rsync_diff(src, back) == ""
+
+
+def test_unreachable_host(sshd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    closed = sshd.ssh_command.replace(f"-p {sshd.port}", "-p 1")
+    r = run("sync", "--rsh", closed, "--remote-bin", sshd.remote_bin, f"{src}/",
+            f"127.0.0.1:{tmp_path}/dst/")
+    assert r.code == 4
+    assert "cannot reach '127.0.0.1' over ssh: " in r.err
+    assert "Connection refused" in r.err
+    assert len([ln for ln in r.err.splitlines() if ln.startswith("gpumigrate: error")]) == 1
+
+
+def test_remote_without_gpumigrate(sshd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    r = run("sync", "--rsh", sshd.ssh_command, "--remote-bin", "/nonexistent/gpumigrate",
+            f"{src}/", sshd.spec(f"{tmp_path}/dst/"))
+    assert r.code == 4
+    assert "gpumigrate is not installed on '127.0.0.1' (or not on its PATH)" in r.err
+    assert "--remote-bin PATH" in r.err
+    assert not (tmp_path / "dst").exists()
+
+
+EVIL_SERVER = textwrap.dedent(r'''
+    import struct, sys
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    def v(n):
+        b = b""
+        while True:
+            c = n & 0x7f; n >>= 7
+            b += bytes([c | (0x80 if n else 0)])
+            if not n: return b
+    def s(x): return v(len(x)) + x
+    def z(n): return v((n << 1) ^ (n >> 63))
+    def meta(kind, size): return v(kind)+v(0o644)+v(0)+v(0)+v(1)+v(size)+v(size)+z(1)+z(1)+v(1)+v(1)
+    def send(t, i, p, flags=0): out.write(struct.pack("<IBBI", len(p), t, flags, i) + p); out.flush()
+    def frame():
+        h = inp.read(10)
+        if len(h) < 10: sys.exit(0)
+        n, t, f, i = struct.unpack("<IBBI", h)
+        return t, i, inp.read(n)
+    frame()
+    send(1, 0, b"GMSYNC" + v(1) + s(b"0.1.0") + v(0x7f) + v(0) + v(2) + v(0) + s(b""))
+    mode = sys.argv[1]
+    while True:
+        t, i, p = frame()
+        if t == 10:   # STAT: the root is a directory, anything else a file
+            send(11, i, meta(2 if p == b"\x00" else 1, 3) + v(0) + s(b""))
+        elif t == 12:  # LIST
+            if mode == "dotdot": names = [b"..", b"ok"]
+            elif mode == "absolute": names = [b"/etc/evil"]
+            else: names = [b"ok"]
+            body = v(len(names))
+            for n in names:
+                body += s(n) + v(0) + s(b"") + meta(1, 3)
+            send(13, i, body)
+        elif t == 20:  # OPEN_READ: a "file" whose content claims a path outside
+            send(21, i, b"evil")
+            send(2, i, v(2) + s(b"gone"))
+        else:
+            send(2, i, v(1) + s(b"no"))
+''')
+
+
+@pytest.mark.parametrize("mode", ["dotdot", "absolute"])
+def test_hostile_server_is_refused(sshd, tmp_path, mode):
+    evil = tmp_path / "evil.py"
+    evil.write_text(EVIL_SERVER)
+    wrapper = tmp_path / "evil-gpumigrate"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {evil} {mode}\n")
+    os.chmod(wrapper, 0o755)
+    dst = tmp_path / "inner" / "dst"
+    dst.mkdir(parents=True)
+    r = run("sync", "--rsh", sshd.ssh_command, "--remote-bin", str(wrapper),
+            sshd.spec("/whatever/"), f"{dst}/")
+    assert r.code != 0
+    assert "protocol error" in r.err
+    assert sorted(os.listdir(tmp_path / "inner")) == ["dst"]
+    assert not os.path.exists("/etc/evil")
+    assert [n for n in os.listdir(dst) if n != ".gpumigrate"] == []
+
+
+def test_kill_mid_transfer_then_rerun(sshd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"big{i}").write_bytes(os.urandom(48 << 20))
+    for i in range(200):
+        (src / f"small{i}").write_bytes(os.urandom(1000))
+    dst = tmp_path / "dst"
+    args = [BIN, "sync", *sshd.sync_args(), "--streams", "2", "--bwlimit", "40M",
+            f"{src}/", sshd.spec(f"{dst}/")]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and p.poll() is None:
+        if dst.exists() and any(os.scandir(dst / ".gpumigrate")) if (dst / ".gpumigrate").exists() else False:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    # kill -9 the whole group: the client, its ssh processes (the servers lose their input)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    r = sync(sshd, f"{src}/", sshd.spec(f"{dst}/"))
+    assert r.code == 0, r.err
+    assert rsync_diff(src, dst) == ""
