@@ -15,6 +15,7 @@
 #include "sync/engine.h"
 #include "sync/filter.h"
 #include "sync/server.h"
+#include "sync/watchrun.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -31,6 +32,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
 	OPT_XATTRS,
+	OPT_WATCH,
 	OPT_SERVER,
 	OPT_ROOT,
 	OPT_WRITE,
@@ -57,6 +59,8 @@ const struct gm_opt gm_cmd_sync_opts[] = {
          "show bytes, files, rate and ETA on stderr (default on a terminal)", NULL},
         {OPT_NO_PROGRESS, "no-progress", 0, GM_ARG_NONE, NULL, "never show progress", NULL},
         {OPT_XATTRS, "xattrs", 'X', GM_ARG_NONE, NULL, "copy extended attributes", NULL},
+        {OPT_WATCH, "watch", 0, GM_ARG_NONE, NULL,
+         "after the first pass keep DST current (inotify) until interrupted", NULL},
         GM_SYNC_COMMON_OPTS,
         {OPT_SERVER, "server", 0, GM_ARG_NONE, NULL,
          "internal: serve --root over stdin/stdout for a remote sync", NULL},
@@ -229,6 +233,46 @@ static void summary_json(const struct gm_sync_result *r, const struct view *v, b
 	gm_buf_addch(out, '\n');
 }
 
+static void on_pass(void *ctx, const struct gm_sync_result *res, enum gm_rc rc,
+                    const struct gm_err *err)
+{
+	struct view *v = ctx;
+	if (v->out.len) {
+		fwrite(v->out.data, 1, v->out.len, stdout);
+		fflush(stdout);
+		gm_buf_reset(&v->out);
+	}
+	if (rc != GM_OK && rc != GM_ERR_INTERRUPTED)
+		gm_error("%s", gm_err_msg(err));
+	if (v->cli->verbose > 0) {
+		struct gm_buf l = GM_BUF_INIT;
+		gm_sync_cli_summary(&l, &res->stats);
+		gm_info("watch: %s", gm_buf_cstr(&l));
+		gm_buf_release(&l);
+	}
+}
+
+/* --watch after the first pass: runs until a signal. Stopping it is the normal end, so the
+ * exit code stays the first pass's. */
+static int watch_loop(struct view *v, struct gm_sync_watch *w,
+                      const struct gm_sync_watch_plan *plan, const struct gm_sync_opts *o, int code)
+{
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_opts po = *o;
+	po.progress = NULL; /* passes are small; items and problems still show */
+	v->progress = false;
+	v->json = false;
+	const char *dir = gm_buf_cstr(&plan->watch_dir);
+	gm_info("watching '%s' (%zu directories); interrupt to stop", dir, gm_sync_watch_count(w));
+	enum gm_rc rc = gm_sync_watch_run(w, plan, &po, on_pass, &err);
+	if (rc != GM_ERR_INTERRUPTED)
+		code = gm_cli_fail(v->cli, &err);
+	else
+		gm_info("stopped watching '%s'", dir);
+	gm_err_release(&err);
+	return code;
+}
+
 static int run_server(struct gm_cli *cli, const char *root, bool writable)
 {
 	struct gm_err err = GM_ERR_INIT;
@@ -264,7 +308,9 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 	struct gm_err err = GM_ERR_INIT;
 	struct view v;
 	int id, code = GM_EXIT_OK, progress = -1;
-	bool server = false, writable = false;
+	bool server = false, writable = false, watch = false;
+	struct gm_sync_watch *watcher = NULL;
+	struct gm_sync_watch_plan plan;
 	const char *root = NULL;
 	(void)argc, (void)argv;
 	memset(&o, 0, sizeof(o));
@@ -272,6 +318,7 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 	gm_sync_common_init(&common);
 	gm_sync_filter_init(&filter);
 	gm_sync_result_init(&res);
+	gm_sync_watch_plan_init(&plan);
 
 	while ((id = gm_cli_next(cli, &code)) != -1) {
 		const char *a = cli->optarg;
@@ -297,6 +344,7 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 		case OPT_PROGRESS: progress = 1; break;
 		case OPT_NO_PROGRESS: progress = 0; break;
 		case OPT_XATTRS: o.xattrs = true; break;
+		case OPT_WATCH: watch = true; break;
 		case OPT_SERVER: server = true; break;
 		case OPT_ROOT: root = a; break;
 		case OPT_WRITE: writable = true; break;
@@ -337,6 +385,20 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 	o.progress = on_progress;
 	o.stop = &stop_flag;
 	install_signals();
+
+	/* Watch before the first pass so nothing that changes during it is missed. */
+	if (watch) {
+		if (o.dry_run || o.shard_count > 1) {
+			code = gm_cli_usage_error(cli, "--watch cannot be combined with %s",
+			                          o.dry_run ? "--dry-run" : "--shard");
+			goto out;
+		}
+		if (gm_sync_watch_prepare(args[0], args[1], &plan, &err) != GM_OK ||
+		    gm_sync_watch_open(gm_buf_cstr(&plan.watch_dir), &watcher, &err) != GM_OK) {
+			code = gm_cli_fail(cli, &err);
+			goto out;
+		}
+	}
 
 	enum gm_rc rc = gm_sync_run(args[0], args[1], &o, &res, &err);
 	clear_line(&v);
@@ -386,7 +448,11 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 		gm_info("%s", gm_buf_cstr(&l));
 		gm_buf_release(&l);
 	}
+	if (watcher && code != 130 && code != GM_EXIT_ERROR)
+		code = watch_loop(&v, watcher, &plan, &o, code);
 out:
+	gm_sync_watch_close(watcher);
+	gm_sync_watch_plan_release(&plan);
 	gm_buf_release(&v.out);
 	gm_buf_release(&v.jitems);
 	gm_sync_result_release(&res);

@@ -742,7 +742,8 @@ static void dir_entry(struct worker *w, const char *path, size_t len, const stru
 			finalize_add(e, path, &s->meta);
 			flags |= J_FINAL;
 		}
-		push_dir_job(e, path, len, &s->meta, flags);
+		if (!e->o->shallow)
+			push_dir_job(e, path, len, &s->meta, flags);
 		return;
 	}
 	item(e, 'c', 'd', dec.why, path, len);
@@ -1453,25 +1454,51 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 	/* The top entry, then the workers walk from it. */
 	e.walking = true;
 	if (sel.contents) {
-		struct gm_sync_entry s = {"", 0, NULL, sm}, d = {"", 0, NULL, {0}};
+		const char *start = o->start ? o->start : "";
+		size_t slen = strlen(start);
+		struct gm_sync_entry s = {start, slen, NULL, sm}, d = {start, slen, NULL, {0}};
 		bool have_d = false;
-		if (e.dst) {
-			rc = e.dst->ops->stat(e.dst, "", &dm, NULL, err);
+		if (slen) {
+			rc = e.src->ops->stat(e.src, start, &sm, NULL, err);
+			if (rc == GM_OK && sm.kind != GM_SYNC_DIR)
+				rc = gm_err_set(err, GM_ERR_NOT_FOUND,
+				                "'%s' is no longer a directory", start);
 			if (rc != GM_OK)
 				goto out;
-			d.meta = dm;
-			have_d = true;
+			s.meta = sm;
+		}
+		if (e.dst) {
+			rc = e.dst->ops->stat(e.dst, start, &dm, NULL, err);
+			if (rc == GM_ERR_NOT_FOUND && slen && !o->verify) {
+				gm_err_clear(err);
+				rc = GM_OK;
+			} else if (rc != GM_OK) {
+				goto out;
+			} else {
+				d.meta = dm;
+				have_d = true;
+			}
 		}
 		uint8_t flags = have_d ? 0 : J_DST_MISSING;
+		if (!have_d && slen && !o->dry_run) {
+			struct gm_sync_meta mk = sm;
+			mk.mode |= 0700;
+			rc = e.dst->ops->mkdir(e.dst, start, &mk, err);
+			if (rc != GM_OK)
+				goto out;
+			item(&e, 'c', 'd', GM_SYNC_WHY_NEW, start, slen);
+			finalize_add(&e, start, &sm);
+			flags |= J_FINAL;
+		}
 		if (!o->verify && have_d) {
 			struct gm_sync_decision dec = gm_sync_decide(&s, &d, e.dflags);
 			if (dec.why) {
-				item(&e, '.', 'd', dec.why, "", 0);
-				finalize_add(&e, "", &sm);
+				item(&e, '.', 'd', dec.why, start, slen);
+				finalize_add(&e, start, &sm);
 				flags |= J_FINAL;
 			}
 		}
-		push_dir_job(&e, "", 0, &sm, flags);
+		push_dir_job(&e, start, slen, &sm, flags);
 	} else {
 		struct gm_sync_entry s = {top, strlen(top), slink.len ? slink.data : NULL, sm};
 		struct gm_sync_entry d = {dpath.data, dpath.len, NULL, {0}};

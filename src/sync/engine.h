@@ -163,13 +163,17 @@ void gm_sync_result_release(struct gm_sync_result *r);
 #define GM_SYNC_DIFF_KIND    "kind"
 
 struct gm_sync_opts {
-	bool verify;                         /* compare instead of copy (gpumigrate verify) */
-	bool dry_run;                        /* decide and itemise, write nothing */
-	bool delete_extra;                   /* remove destination entries absent at the source */
-	bool checksum;                       /* compare content by hash, not size+mtime */
-	bool xattrs;                         /* copy extended attributes */
-	unsigned jobs;                       /* worker threads (0: CPUs, at least 2) */
-	uint64_t bwlimit;                    /* bytes per second, 0: unlimited */
+	bool verify;       /* compare instead of copy (gpumigrate verify) */
+	bool dry_run;      /* decide and itemise, write nothing */
+	bool delete_extra; /* remove destination entries absent at the source */
+	bool checksum;     /* compare content by hash, not size+mtime */
+	bool shallow;      /* the top directory's own entries only: existing subdirectories are not
+	                    * descended (new ones are copied whole) — a --watch pass */
+	const char *start; /* with a "contents of" SRC (trailing slash): walk only from this
+	                    * directory below both roots (a --watch pass); NULL or "": all */
+	bool xattrs;       /* copy extended attributes */
+	unsigned jobs;     /* worker threads (0: CPUs, at least 2) */
+	uint64_t bwlimit;  /* bytes per second, 0: unlimited */
 	const char *manifest;                /* write a JSON-lines manifest here (atomically) */
 	uint32_t shard_index, shard_count;   /* count 0: no sharding */
 	const struct gm_sync_filter *filter; /* NULL: everything */
