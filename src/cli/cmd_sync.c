@@ -71,14 +71,6 @@ const struct gm_opt gm_cmd_sync_opts[] = {
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
 struct view {
 	struct gm_cli *cli;
 	bool progress;   /* a progress line is on stderr */
@@ -93,14 +85,6 @@ struct view {
 	uint64_t last_bytes;
 	double rate;
 };
-
-static void clear_line(struct view *v)
-{
-	if (v->line_shown) {
-		fputs("\r\033[K", stderr);
-		v->line_shown = false;
-	}
-}
 
 static void on_item(void *ctx, const char *code, const char *path, size_t len)
 {
@@ -118,7 +102,7 @@ static void on_item(void *ctx, const char *code, const char *path, size_t len)
 	gm_sync_cli_quote(&v->out, path, len);
 	gm_buf_addch(&v->out, '\n');
 	if (v->out.len > 65536 || v->progress) {
-		clear_line(v);
+		gm_sync_cli_clear_line(&v->line_shown);
 		fwrite(v->out.data, 1, v->out.len, stdout);
 		fflush(stdout);
 		gm_buf_reset(&v->out);
@@ -130,7 +114,7 @@ static void on_problem(void *ctx, const char *kind, const char *path, size_t len
 	struct view *v = ctx;
 	struct gm_buf q = GM_BUF_INIT;
 	(void)kind;
-	clear_line(v);
+	gm_sync_cli_clear_line(&v->line_shown);
 	gm_sync_cli_quote(&q, path, len);
 	gm_error("'%s': %s", gm_buf_cstr(&q), msg);
 	gm_buf_release(&q);
@@ -140,7 +124,7 @@ static void on_warn(void *ctx, const char *path, size_t len, const char *msg)
 {
 	struct view *v = ctx;
 	struct gm_buf q = GM_BUF_INIT;
-	clear_line(v);
+	gm_sync_cli_clear_line(&v->line_shown);
 	gm_sync_cli_quote(&q, path, len);
 	gm_warn("'%s': %s", gm_buf_cstr(&q), msg);
 	gm_buf_release(&q);
@@ -288,17 +272,6 @@ out:
 	return code;
 }
 
-static void install_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 {
 	struct gm_sync_opts o;
@@ -383,8 +356,8 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 	o.problem = on_problem;
 	o.warn = on_warn;
 	o.progress = on_progress;
-	o.stop = &stop_flag;
-	install_signals();
+	o.stop = &gm_sync_cli_stop;
+	gm_sync_cli_catch_signals();
 
 	/* Watch before the first pass so nothing that changes during it is missed. */
 	if (watch) {
@@ -401,7 +374,7 @@ int gm_cmd_sync(struct gm_cli *cli, int argc, char **argv)
 	}
 
 	enum gm_rc rc = gm_sync_run(args[0], args[1], &o, &res, &err);
-	clear_line(&v);
+	gm_sync_cli_clear_line(&v.line_shown);
 	if (v.out.len) {
 		fwrite(v.out.data, 1, v.out.len, stdout);
 		fflush(stdout);

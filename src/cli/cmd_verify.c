@@ -29,31 +29,15 @@ const struct gm_opt gm_cmd_verify_opts[] = {
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
 struct vview {
 	bool json, progress, line_shown;
 };
-
-static void clear_line(struct vview *v)
-{
-	if (v->line_shown) {
-		fputs("\r\033[K", stderr);
-		v->line_shown = false;
-	}
-}
 
 static void on_problem(void *ctx, const char *kind, const char *path, size_t len, const char *msg)
 {
 	struct vview *v = ctx;
 	struct gm_buf l = GM_BUF_INIT;
-	clear_line(v);
+	gm_sync_cli_clear_line(&v->line_shown);
 	if (strcmp(kind, "error") == 0) {
 		gm_sync_cli_quote(&l, path, len);
 		gm_error("'%s': %s", gm_buf_cstr(&l), msg);
@@ -159,17 +143,12 @@ int gm_cmd_verify(struct gm_cli *cli, int argc, char **argv)
 	o.ctx = &v;
 	o.problem = on_problem;
 	o.progress = on_progress;
-	o.stop = &stop_flag;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	o.stop = &gm_sync_cli_stop;
+	gm_sync_cli_catch_signals();
 
 	enum gm_rc rc = manifest ? gm_sync_verify_manifest(manifest, args[0], &o, &res, &err)
 	                         : gm_sync_run(args[0], args[1], &o, &res, &err);
-	clear_line(&v);
+	gm_sync_cli_clear_line(&v.line_shown);
 	fflush(stdout);
 	if (rc == GM_ERR_INTERRUPTED) {
 		gm_error("interrupted");

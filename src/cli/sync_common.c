@@ -4,6 +4,8 @@
 #include "cli/sync_common.h"
 
 #include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/fs.h"
@@ -155,5 +157,32 @@ void gm_sync_cli_summary(struct gm_buf *out, const struct gm_sync_stats *st)
 		gm_buf_adds(out, " (");
 		gm_sync_cli_bytes(out, st->resumed_bytes);
 		gm_buf_adds(out, " resumed)");
+	}
+}
+
+volatile sig_atomic_t gm_sync_cli_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	gm_sync_cli_stop = 1;
+}
+
+void gm_sync_cli_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void gm_sync_cli_clear_line(bool *shown)
+{
+	if (*shown) {
+		fputs("\r\033[K", stderr);
+		*shown = false;
 	}
 }

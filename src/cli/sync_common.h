@@ -4,6 +4,9 @@
 #ifndef GM_CLI_SYNC_COMMON_H
 #define GM_CLI_SYNC_COMMON_H
 
+#include <signal.h>
+#include <stdbool.h>
+
 #include "cli/cli.h"
 #include "sync/engine.h"
 #include "sync/filter.h"
@@ -93,6 +96,13 @@ void gm_sync_common_apply(const struct gm_sync_common *c, const struct gm_sync_f
 
 /* A path for a line of text: printable bytes as they are, others (newline, invalid UTF-8
  * bytes, backslash) as \#ooo (octal), as rsync prints them. */
+/* Raised by SIGINT/SIGTERM once gm_sync_cli_catch_signals ran: the engine's stop flag. */
+extern volatile sig_atomic_t gm_sync_cli_stop;
+/* Routes SIGINT and SIGTERM to gm_sync_cli_stop and ignores SIGPIPE (a lost ssh). */
+void gm_sync_cli_catch_signals(void);
+/* Erases the progress line on stderr when *shown, and clears *shown. */
+void gm_sync_cli_clear_line(bool *shown);
+
 void gm_sync_cli_quote(struct gm_buf *out, const char *path, size_t len);
 /* "1.5 GiB", "812 KiB", "17 B". */
 void gm_sync_cli_bytes(struct gm_buf *out, uint64_t n);
