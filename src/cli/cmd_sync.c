@@ -173,6 +173,7 @@ static void summary_json(const struct gm_sync_result *r, const struct view *v, b
 	gm_json_uint(&j, "bytes_total", st->bytes_total);
 	gm_json_uint(&j, "bytes_sent", st->bytes_sent);
 	gm_json_uint(&j, "resumed_bytes", st->resumed_bytes);
+	gm_json_uint(&j, "wire_bytes", st->wire_bytes);
 	gm_json_double(&j, "seconds", st->seconds);
 	gm_json_bool(&j, "interrupted", r->interrupted);
 	gm_json_str(&j, "delete",

@@ -105,7 +105,10 @@ enum gm_rc gm_sync_delta_signature(int fd, uint64_t size, struct gm_buf *sig, st
 {
 	quiet();
 	rs_magic_number magic = RS_BLAKE2_SIG_MAGIC;
-	size_t block_len = 0, strong_len = 0;
+	/* The shortest strong sum librsync deems safe for this size: a false block match can
+	 * only cost a retry, because every rebuilt file is checked against the source's
+	 * whole-file hash; it halves the signature (the bytes that cross first). */
+	size_t block_len = 0, strong_len = (size_t)-1;
 	if (rs_sig_args((rs_long_t)size, &magic, &block_len, &strong_len) != RS_DONE)
 		return gm_err_set(err, GM_ERR_INTERNAL, "librsync refuses a %llu-byte basis",
 		                  (unsigned long long)size);

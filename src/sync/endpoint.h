@@ -245,6 +245,13 @@ struct gm_sync_open_opts {
 	bool compress;           /* ssh: zstd on the wire */
 	const char *ssh_command; /* ssh: the program and its options ("ssh -p 2222"); NULL: "ssh" */
 	const char *remote_bin;  /* ssh: gpumigrate's name on the remote; NULL: "gpumigrate" */
+	/* local, writable: NULL opens normally, taking the root's lock exclusively; such a
+	 * (primary) open writes a fresh random 128-bit token, 32 hex digits, into the lock file
+	 * (gm_sync_local_token). Set to that token, the open joins the primary as a secondary
+	 * writer of the same run (another connection's server): it takes no lock and cleans no
+	 * temporary files, and is refused (GM_ERR_USAGE) unless the lock is held right now and
+	 * the lock file holds exactly this token. Ignored by read-only opens. */
+	const char *join_token;
 };
 
 /* Opens the endpoint named by spec: a local path, "[user@]host:path", or

@@ -17,8 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/deltasend.h"
 #include "sync/filter.h"
 #include "sync/manifest.h"
+#include "sync/remote.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -359,6 +361,45 @@ static void throttle(struct engine *e, size_t n)
 	}
 }
 
+/* The end of a copy whose reader reached END: retry when the source changed, else xattrs
+ * and commit (the destination checks the whole-file hash). done: bytes counted as done by
+ * this attempt, taken back when it fails. */
+static enum gm_rc finish_copy(struct worker *w, const char *sp, struct gm_sync_writer *wr,
+                              const struct gm_sync_piece *pc, struct gm_sync_meta *m,
+                              struct gm_sync_hash *h, bool *changed, uint64_t done)
+{
+	struct engine *e = w->e;
+	const struct gm_sync_ops *dops = e->dst->ops;
+	struct gm_err *err = &w->jerr;
+	enum gm_rc rc;
+	if (pc->changed) {
+		dops->abort(wr, false);
+		SUB(e, bytes_done, done);
+		*m = pc->meta;
+		*changed = true;
+		return GM_OK;
+	}
+	if (e->xattrs) {
+		gm_buf_reset(&w->xattrs);
+		rc = e->src->ops->xattrs(e->src, sp, &w->xattrs, err);
+		if (rc != GM_OK) {
+			dops->abort(wr, false);
+			SUB(e, bytes_done, done);
+			return rc;
+		}
+	}
+	struct gm_sync_hash written;
+	rc = dops->commit(wr, pc->whole_valid ? &pc->hash : NULL, &pc->meta,
+	                  e->xattrs ? &w->xattrs : NULL, &written, err);
+	if (rc != GM_OK) {
+		SUB(e, bytes_done, done);
+		return rc;
+	}
+	*m = pc->meta;
+	*h = pc->whole_valid ? pc->hash : written;
+	return GM_OK;
+}
+
 /* One attempt. *changed: the source moved while read (m then holds its new metadata). */
 static enum gm_rc copy_once(struct worker *w, const char *sp, const char *dp,
                             struct gm_sync_meta *m, struct gm_sync_hash *h, bool *changed)
@@ -425,32 +466,40 @@ static enum gm_rc copy_once(struct worker *w, const char *sp, const char *dp,
 		return rc;
 	}
 	so->close_read(r);
-	if (pc.changed) {
-		dops->abort(wr, false);
-		SUB(e, bytes_done, done);
-		*m = pc.meta;
-		*changed = true;
-		return GM_OK;
-	}
-	if (e->xattrs) {
-		gm_buf_reset(&w->xattrs);
-		rc = so->xattrs(e->src, sp, &w->xattrs, err);
-		if (rc != GM_OK) {
-			dops->abort(wr, false);
-			SUB(e, bytes_done, done);
-			return rc;
-		}
-	}
-	struct gm_sync_hash written;
-	rc = dops->commit(wr, pc.whole_valid ? &pc.hash : NULL, &pc.meta,
-	                  e->xattrs ? &w->xattrs : NULL, &written, err);
+	return finish_copy(w, sp, wr, &pc, m, h, changed, done);
+}
+
+/* Delta progress: what was read counts as done, what went on the wire as sent. */
+struct delta_progress {
+	struct engine *e;
+	uint64_t done;
+};
+
+static void delta_progress(void *ctx, uint64_t logical, uint64_t wire)
+{
+	struct delta_progress *dp = ctx;
+	throttle(dp->e, wire);
+	ADD(dp->e, bytes_sent, wire);
+	ADD(dp->e, bytes_done, logical);
+	dp->done += logical;
+}
+
+/* One attempt by delta against the destination's current copy (deltasend.h). */
+static enum gm_rc delta_once(struct worker *w, const char *sp, const char *dp,
+                             struct gm_sync_meta *m, struct gm_sync_hash *h, bool *changed)
+{
+	struct engine *e = w->e;
+	struct delta_progress prog = {e, 0};
+	struct gm_sync_writer *wr = NULL;
+	struct gm_sync_piece pc;
+	*changed = false;
+	enum gm_rc rc = gm_sync_delta_send(e->src, sp, e->dst, dp, m, e->wflags, e->o->stop,
+	                                   delta_progress, &prog, &wr, &pc, &w->jerr);
 	if (rc != GM_OK) {
-		SUB(e, bytes_done, done);
+		SUB(e, bytes_done, prog.done);
 		return rc;
 	}
-	*m = pc.meta;
-	*h = pc.whole_valid ? pc.hash : written;
-	return GM_OK;
+	return finish_copy(w, sp, wr, &pc, m, h, changed, prog.done);
 }
 
 static void run_copy(struct worker *w, struct job *j)
@@ -470,11 +519,21 @@ static void run_copy(struct worker *w, struct job *j)
 		return;
 	}
 	gm_err_clear(&w->jerr);
+	bool delta = j->d.kind == GM_SYNC_FILE && !(j->flags & J_REMOVE_FIRST) &&
+	             gm_sync_delta_worth(e->dst, j->s.size, j->d.size);
 	if (j->flags & J_REMOVE_FIRST)
 		rc = e->dst->ops->remove(e->dst, dp, &w->jerr);
 	for (int t = 0; rc == GM_OK && t < COPY_TRIES; t++) {
 		gm_err_clear(&w->jerr);
-		rc = copy_once(w, j->path, dp, &m, &h, &changed);
+		if (delta)
+			rc = delta_once(w, j->path, dp, &m, &h, &changed);
+		if (!delta || (rc != GM_OK && rc != GM_ERR_INTERRUPTED && !stopped(e))) {
+			/* No delta, or it failed (the old copy changed, a delta error): whole file.
+			 */
+			delta = false;
+			gm_err_clear(&w->jerr);
+			rc = copy_once(w, j->path, dp, &m, &h, &changed);
+		}
 		if (!changed)
 			break;
 	}
@@ -716,8 +775,8 @@ static void file_entry(struct worker *w, const char *path, size_t plen, const ch
 			ADD(e, files_done, 1);
 			return;
 		}
-		queue_file(w, JOB_COPY, path, plen, dpath, dplen, &s->meta, NULL, dec.why,
-		           d && d->meta.kind == GM_SYNC_DIR ? J_REMOVE_FIRST : 0);
+		queue_file(w, JOB_COPY, path, plen, dpath, dplen, &s->meta, d ? &d->meta : NULL,
+		           dec.why, d && d->meta.kind == GM_SYNC_DIR ? J_REMOVE_FIRST : 0);
 		return;
 	}
 }
@@ -1002,6 +1061,8 @@ static void snapshot(struct engine *e, struct gm_sync_stats *st)
 	st->bytes_sent = GET(e, bytes_sent);
 	st->resumed_bytes = GET(e, resumed_bytes);
 	st->differences = GET(e, differences);
+	st->wire_bytes = (e->src ? gm_sync_remote_wire_bytes(e->src) : 0) +
+	                 (e->dst ? gm_sync_remote_wire_bytes(e->dst) : 0);
 	pthread_mutex_lock(&e->qmu);
 	st->scanning = e->walking || e->ndirs || e->dirs_running;
 	pthread_mutex_unlock(&e->qmu);

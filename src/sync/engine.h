@@ -123,8 +123,10 @@ struct gm_sync_stats {
 	uint64_t deleted;       /* extras removed (--delete) */
 	uint64_t failed;        /* entries that could not be done */
 	uint64_t skipped;       /* specials skipped */
-	uint64_t bytes_sent;    /* file bytes sent (holes not counted) */
+	uint64_t bytes_sent;    /* bytes sent for files: content, or deltas (holes not counted) */
 	uint64_t resumed_bytes; /* bytes not resent thanks to a journal from an earlier run */
+	uint64_t wire_bytes;    /* bytes that crossed a network (ssh: both ways, after
+	                         * compression, with framing); 0 for local runs */
 	uint64_t differences;   /* verify: differences found */
 	bool scanning;          /* the walk has not finished (totals still grow) */
 	double seconds;

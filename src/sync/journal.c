@@ -12,6 +12,8 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "util/log.h"
+
 #include "util/banned.h"
 
 #define JOURNAL_MAGIC   "GMSJRNL\n"
@@ -228,12 +230,12 @@ enum gm_rc gm_sync_journal_load(struct gm_sync_journal *j, int dirfd, const char
 		goto out;
 	}
 
+	/* A short last record is an append cut off (power lost while it was written): the
+	 * records before it are whole, each with its own checksum, so they are kept and the
+	 * cut one is dropped below. */
 	uint64_t body = (uint64_t)sb.st_size - want.len;
-	if (body % REC_SIZE != 0) {
-		why = "it ends in a short record";
-		goto out;
-	}
 	uint64_t nrec = body / REC_SIZE;
+	bool cut = body % REC_SIZE != 0;
 	uint64_t use = nrec < max_chunks ? nrec : max_chunks;
 	gm_buf_reset(&j->rec);
 	gm_buf_grow(&j->rec, (size_t)LOAD_BATCH * REC_SIZE);
@@ -256,11 +258,15 @@ enum gm_rc gm_sync_journal_load(struct gm_sync_journal *j, int dirfd, const char
 	}
 	j->chunks = use;
 	j->off = want.len + use * REC_SIZE;
-	if (use < nrec && ftruncate(j->fd, (off_t)j->off) < 0) {
+	if ((use < nrec || cut) && ftruncate(j->fd, (off_t)j->off) < 0) {
 		rc = gm_err_errno(err, gm_rc_from_errno(errno), errno,
 		                  "cannot shorten the resume journal of '%s'", path);
 		goto out;
 	}
+	if (cut && use == nrec)
+		gm_info("the resume journal of '%s' ends in a record cut off by a crash; resuming "
+		        "after the %llu whole records before it",
+		        path, (unsigned long long)use);
 	if (have_state)
 		XXH3_copyState(whole->state, &st);
 out:

@@ -40,9 +40,10 @@ enum gm_rc gm_sync_journal_create(struct gm_sync_journal *j, int dirfd, const ch
 
 /* Opens the journal name in dirfd and checks it: its header must be for path, for a source
  * with src's size, mtime, ctime and ino, for GM_SYNC_CHUNK and for this xxHash; every record
- * must be whole, in sequence and pass its checksum. At most max_chunks records are used
- * (later ones are cut off). On GM_OK j->chunks holds the number of records, whole holds the
- * whole-file hash state after the last one (unchanged when there are none), and appends
+ * must be in sequence and pass its checksum. A short last record (an append cut off by a
+ * crash) is dropped and the file truncated after the record before it. At most max_chunks
+ * records are used (later ones are cut off). On GM_OK j->chunks holds the number of records, whole
+ * holds the whole-file hash state after the last one (unchanged when there are none), and appends
  * continue after it. GM_ERR_NOT_FOUND: there is no journal. GM_ERR_PARSE: it is not usable
  * (err says why); the caller discards it. */
 enum gm_rc gm_sync_journal_load(struct gm_sync_journal *j, int dirfd, const char *name,

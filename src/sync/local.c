@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "sync/delta.h"
 #include "sync/journal.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -48,6 +50,9 @@ struct local_ep {
 	int rootfd, areafd, lockfd;
 	bool writable;
 	bool root_user;
+	bool secondary; /* joined another open's lock (join_token) */
+	char token[33]; /* a primary writable open: the token in the lock file */
+	uint32_t nonce; /* makes temporary names unique among this process's opens */
 	atomic_bool openat2;
 	atomic_uint_fast64_t seq; /* unique temporary names */
 	pthread_mutex_t mu;       /* the directory cache */
@@ -85,6 +90,10 @@ struct local_writer {
 	bool journalled, failed, end_hole;
 	unsigned flags;
 	uint64_t off, chunk_start, src_size, synced;
+	/* a writer from open_patch: bytes come from the delta, not in chunks */
+	bool patching, patch_eof;
+	int basis_fd;
+	struct gm_sync_delta *delta;
 	struct gm_sync_journal j;
 	struct gm_sync_hasher whole_h, chunk_h;
 };
@@ -269,6 +278,21 @@ static int open_beneath(struct local_ep *ep, int base, const char *rel, size_t l
 	}
 }
 
+/* Whether a cached directory was removed since (by another writer of the same root: the
+ * other connections of a run have their own caches). A removed directory has no links. */
+static bool slot_stale(const struct dir_slot *s)
+{
+	struct stat st;
+	return fstat(s->fd, &st) < 0 || st.st_nlink == 0;
+}
+
+static void slot_clear(struct dir_slot *s)
+{
+	close(s->fd);
+	GM_FREE(s->path);
+	s->len = 0;
+}
+
 /* A descriptor of directory dir[0..len) (len 0: the root). */
 static int dir_open(struct local_ep *ep, const char *dir, size_t len, struct dref *out)
 {
@@ -289,6 +313,10 @@ static int dir_open(struct local_ep *ep, const char *dir, size_t len, struct dre
 		if (!s->path)
 			continue;
 		if (s->len == len && memcmp(s->path, dir, len) == 0) {
+			if (slot_stale(s)) {
+				slot_clear(s);
+				continue;
+			}
 			s->used = ++ep->tick;
 			int fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 			int e = errno;
@@ -302,6 +330,10 @@ static int dir_open(struct local_ep *ep, const char *dir, size_t len, struct dre
 		if (s->len < len && dir[s->len] == '/' && memcmp(s->path, dir, s->len) == 0 &&
 		    (!best || s->len > best->len))
 			best = s;
+	}
+	if (best && slot_stale(best)) {
+		slot_clear(best);
+		best = NULL;
 	}
 	if (best) {
 		best->used = ++ep->tick;
@@ -363,11 +395,8 @@ static void dir_forget(struct local_ep *ep, const char *dir, size_t len)
 	for (size_t i = 0; i < DIR_CACHE; i++) {
 		struct dir_slot *s = &ep->cache[i];
 		if (s->path && s->len >= len && memcmp(s->path, dir, len) == 0 &&
-		    (s->len == len || s->path[len] == '/')) {
-			close(s->fd);
-			GM_FREE(s->path);
-			s->len = 0;
-		}
+		    (s->len == len || s->path[len] == '/'))
+			slot_clear(s);
 	}
 	pthread_mutex_unlock(&ep->mu);
 }
@@ -390,7 +419,8 @@ static enum gm_rc resolve(struct local_ep *ep, const char *path, struct dref *di
 static void temp_name(struct local_ep *ep, char out[64])
 {
 	uint64_t n = atomic_fetch_add(&ep->seq, 1);
-	snprintf(out, 64, "tmp.%ld.%llu", (long)getpid(), (unsigned long long)n);
+	snprintf(out, 64, "tmp.%ld.%08x.%llu", (long)getpid(), (unsigned)ep->nonce,
+	         (unsigned long long)n);
 }
 
 /* ---- stat, list ---- */
@@ -934,6 +964,9 @@ static void writer_free(struct local_writer *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
+	if (w->basis_fd >= 0)
+		close(w->basis_fd);
+	gm_sync_delta_free(w->delta);
 	gm_sync_journal_close(&w->j);
 	dref_put(&w->dir);
 	gm_buf_release(&w->path);
@@ -1040,6 +1073,7 @@ static enum gm_rc local_open_write(struct gm_sync_endpoint *gep, const char *pat
 	w = gm_xcalloc(1, sizeof(*w));
 	w->ep = ep;
 	w->fd = -1;
+	w->basis_fd = -1;
 	w->dir.fd = -1;
 	w->flags = flags;
 	w->src_size = src ? src->size : 0;
@@ -1097,6 +1131,8 @@ static enum gm_rc writer_room(struct local_writer *w, uint64_t len, struct gm_er
 	if (w->failed)
 		return gm_err_set(err, GM_ERR_USAGE, "'%s' was abandoned after an error",
 		                  gm_buf_cstr(&w->path));
+	if (w->patching)
+		return GM_OK; /* no chunks: the whole-file hash at commit is the check */
 	if (w->off - w->chunk_start + len > GM_SYNC_CHUNK)
 		return gm_err_set(err, GM_ERR_PROTOCOL,
 		                  "data for '%s' crosses a chunk boundary without a chunk hash",
@@ -1104,13 +1140,10 @@ static enum gm_rc writer_room(struct local_writer *w, uint64_t len, struct gm_er
 	return GM_OK;
 }
 
-static enum gm_rc local_write(struct gm_sync_writer *gw, const void *data, size_t len,
-                              struct gm_err *err)
+/* Writes len bytes at the writer's offset and hashes them. */
+static enum gm_rc writer_put(struct local_writer *w, const void *data, size_t len,
+                             struct gm_err *err)
 {
-	struct local_writer *w = (struct local_writer *)gw;
-	enum gm_rc rc = writer_room(w, len, err);
-	if (rc != GM_OK)
-		return rc;
 	const unsigned char *p = data;
 	size_t left = len;
 	uint64_t off = w->off;
@@ -1136,10 +1169,35 @@ static enum gm_rc local_write(struct gm_sync_writer *gw, const void *data, size_
 	return GM_OK;
 }
 
+/* Refuses the chunked operations on a writer from open_patch, and patch on the others. */
+static enum gm_rc wrong_writer(struct local_writer *w, bool patching, struct gm_err *err)
+{
+	if (w->patching == patching)
+		return GM_OK;
+	w->failed = true;
+	return gm_err_set(err, GM_ERR_USAGE, "'%s': %s", gm_buf_cstr(&w->path),
+	                  patching ? "patch on a writer not opened with open_patch"
+	                           : "data for a writer that takes a delta");
+}
+
+static enum gm_rc local_write(struct gm_sync_writer *gw, const void *data, size_t len,
+                              struct gm_err *err)
+{
+	struct local_writer *w = (struct local_writer *)gw;
+	enum gm_rc rc = wrong_writer(w, false, err);
+	if (rc == GM_OK)
+		rc = writer_room(w, len, err);
+	if (rc != GM_OK)
+		return rc;
+	return writer_put(w, data, len, err);
+}
+
 static enum gm_rc local_hole(struct gm_sync_writer *gw, uint64_t len, struct gm_err *err)
 {
 	struct local_writer *w = (struct local_writer *)gw;
-	enum gm_rc rc = writer_room(w, len, err);
+	enum gm_rc rc = wrong_writer(w, false, err);
+	if (rc == GM_OK)
+		rc = writer_room(w, len, err);
 	if (rc != GM_OK)
 		return rc;
 	gm_sync_hasher_zeros(&w->whole_h, len);
@@ -1155,7 +1213,9 @@ static enum gm_rc local_chunk(struct gm_sync_writer *gw, const struct gm_sync_ha
                               struct gm_err *err)
 {
 	struct local_writer *w = (struct local_writer *)gw;
-	enum gm_rc rc = writer_room(w, 0, err);
+	enum gm_rc rc = wrong_writer(w, false, err);
+	if (rc == GM_OK)
+		rc = writer_room(w, 0, err);
 	if (rc != GM_OK)
 		return rc;
 	if (w->off == w->chunk_start)
@@ -1208,6 +1268,15 @@ static enum gm_rc local_commit(struct gm_sync_writer *gw, const struct gm_sync_h
 	enum gm_rc rc = writer_room(w, 0, err);
 	if (rc != GM_OK)
 		goto fail;
+	if (w->patching && (!w->patch_eof || !whole)) {
+		/* a rebuilt file is proven only by the source's whole-file hash */
+		rc = gm_err_set(err, GM_ERR_PROTOCOL, "'%s': %s; nothing was put in place",
+		                where(ep, path, &s),
+		                !w->patch_eof
+		                        ? "the delta did not reach its end"
+		                        : "a rebuilt file needs the source's whole-file hash");
+		goto fail;
+	}
 	gm_sync_hasher_digest(&w->whole_h, &mine);
 	if (whole && !gm_sync_hash_equal(whole, &mine)) {
 		rc = gm_err_set(err, GM_ERR_MISMATCH,
@@ -1278,6 +1347,159 @@ static void local_abort(struct gm_sync_writer *gw, bool keep)
 		writer_free(w); /* part file and journal stay for the next run */
 	else
 		writer_discard(w);
+}
+
+/* ---- deltas ---- */
+
+/* Opens the regular file path read-only for a delta (its parent in dir). */
+static enum gm_rc open_basis(struct local_ep *ep, const char *path, struct dref *dir, int *fd,
+                             struct stat *st, struct gm_err *err)
+{
+	const char *name;
+	*fd = -1;
+	enum gm_rc rc = resolve(ep, path, dir, &name, "read", err);
+	if (rc != GM_OK)
+		return rc;
+	*fd = openat(dir->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0)
+		return sys_fail(ep, err, errno, "read", path);
+	if (fstat(*fd, st) < 0)
+		return sys_fail(ep, err, errno, "read", path);
+	if (!S_ISREG(st->st_mode)) {
+		struct gm_buf w = GM_BUF_INIT;
+		rc = gm_err_set(err, GM_ERR_USAGE, "cannot read '%s': not a regular file",
+		                where(ep, path, &w));
+		gm_buf_release(&w);
+	}
+	return rc;
+}
+
+static enum gm_rc local_signature(struct gm_sync_endpoint *gep, const char *path,
+                                  struct gm_sync_meta *basis, struct gm_buf *sig,
+                                  struct gm_err *err)
+{
+	struct local_ep *ep = EP(gep);
+	struct dref dir = {-1, false};
+	struct stat st0, st1;
+	int fd = -1;
+	gm_buf_reset(sig);
+	enum gm_rc rc = open_basis(ep, path, &dir, &fd, &st0, err);
+	if (rc != GM_OK)
+		goto out;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = gm_sync_delta_signature(fd, (uint64_t)st0.st_size, sig, err);
+	if (rc != GM_OK)
+		goto out;
+	if (fstat(fd, &st1) < 0) {
+		rc = sys_fail(ep, err, errno, "read", path);
+		goto out;
+	}
+	if (st1.st_size != st0.st_size || timespec_ns(&st1.st_mtim) != timespec_ns(&st0.st_mtim) ||
+	    timespec_ns(&st1.st_ctim) != timespec_ns(&st0.st_ctim)) {
+		struct gm_buf w = GM_BUF_INIT;
+		rc = gm_err_set(err, GM_ERR_CHANGED,
+		                "'%s' changed while its signature was computed",
+		                where(ep, path, &w));
+		gm_buf_release(&w);
+		goto out;
+	}
+	meta_from_stat(&st0, basis);
+out:
+	if (rc != GM_OK)
+		gm_buf_reset(sig);
+	if (fd >= 0)
+		close(fd);
+	dref_put(&dir);
+	return rc;
+}
+
+/* Where the patcher's rebuilt bytes go: the writer's normal path. */
+static enum gm_rc patch_emit(void *ctx, const void *data, size_t len, struct gm_err *err)
+{
+	struct local_writer *w = ctx;
+	if (w->failed)
+		return gm_err_set(err, GM_ERR_USAGE, "'%s' was abandoned after an error",
+		                  gm_buf_cstr(&w->path));
+	return writer_put(w, data, len, err);
+}
+
+static enum gm_rc local_open_patch(struct gm_sync_endpoint *gep, const char *path,
+                                   const struct gm_sync_meta *src, const struct gm_sync_meta *basis,
+                                   unsigned flags, struct gm_sync_writer **out, struct gm_err *err)
+{
+	struct local_ep *ep = EP(gep);
+	struct local_writer *w = NULL;
+	struct stat st;
+	enum gm_rc rc;
+	*out = NULL;
+	if (!ep->writable)
+		return read_only(ep, path, err);
+	w = gm_xcalloc(1, sizeof(*w));
+	w->ep = ep;
+	w->fd = -1;
+	w->basis_fd = -1;
+	w->dir.fd = -1;
+	w->flags = flags;
+	w->patching = true;
+	w->src_size = src->size;
+	gm_sync_journal_init(&w->j);
+	gm_sync_hasher_init(&w->whole_h);
+	gm_sync_hasher_init(&w->chunk_h);
+	gm_buf_adds(&w->path, path);
+	rc = open_basis(ep, path, &w->dir, &w->basis_fd, &st, err);
+	if (rc != GM_OK)
+		goto out;
+	w->name_off = (size_t)(strrchr(path, '/') ? strrchr(path, '/') + 1 - path : 0);
+	if ((uint64_t)st.st_size != basis->size || timespec_ns(&st.st_mtim) != basis->mtime_ns ||
+	    (basis->ino && (uint64_t)st.st_ino != basis->ino)) {
+		struct gm_buf wh = GM_BUF_INIT;
+		rc = gm_err_set(err, GM_ERR_CHANGED,
+		                "'%s' changed since its signature was taken; send it whole",
+		                where(ep, path, &wh));
+		gm_buf_release(&wh);
+		goto out;
+	}
+	temp_name(ep, w->tmp);
+	w->fd = openat(ep->areafd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	               0600);
+	if (w->fd < 0) {
+		rc = writer_sys(w, errno, "write", err);
+		goto out;
+	}
+	posix_fadvise(w->basis_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = gm_sync_delta_patch_begin(w->basis_fd, (uint64_t)st.st_size, src->size, patch_emit, w,
+	                               &w->delta, err);
+out:
+	if (rc != GM_OK) {
+		if (w->fd >= 0)
+			writer_discard(w);
+		else
+			writer_free(w);
+		return rc;
+	}
+	*out = (struct gm_sync_writer *)w;
+	return GM_OK;
+}
+
+static enum gm_rc local_patch(struct gm_sync_writer *gw, const void *delta, size_t len, bool eof,
+                              struct gm_err *err)
+{
+	struct local_writer *w = (struct local_writer *)gw;
+	enum gm_rc rc = wrong_writer(w, true, err);
+	if (rc == GM_OK)
+		rc = writer_room(w, 0, err);
+	if (rc == GM_OK && w->patch_eof && len)
+		rc = gm_err_set(err, GM_ERR_PROTOCOL, "'%s': delta bytes after its end",
+		                gm_buf_cstr(&w->path));
+	if (rc == GM_OK)
+		rc = gm_sync_delta_patch_feed(w->delta, delta, len, eof, err);
+	if (rc != GM_OK) {
+		w->failed = true;
+		return rc;
+	}
+	if (eof)
+		w->patch_eof = true;
+	return GM_OK;
 }
 
 /* ---- directories, links, removal, metadata ---- */
@@ -1591,6 +1813,9 @@ static const struct gm_sync_ops local_ops = {
         .hardlink = local_hardlink,
         .remove = local_remove,
         .set_meta = local_set_meta,
+        .signature = local_signature,
+        .open_patch = local_open_patch,
+        .patch = local_patch,
         .close = local_close,
 };
 
@@ -1628,7 +1853,62 @@ static void clean_area(struct local_ep *ep)
 	closedir(d);
 }
 
-static enum gm_rc open_area(struct local_ep *ep, const char *root, struct gm_err *err)
+/* Writes a fresh random token into the lock file (the lock is held). */
+static enum gm_rc write_token(struct local_ep *ep, const char *root, struct gm_err *err)
+{
+	unsigned char raw[16];
+	size_t got = 0;
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return gm_err_errno(err, GM_ERR_IO, errno,
+			                    "cannot make a lock token for '%s'", root);
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(ep->token + 2 * i, 3, "%02x", raw[i]);
+	if (ftruncate(ep->lockfd, 0) < 0 || pwrite(ep->lockfd, ep->token, 32, 0) != 32)
+		return gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot write '%s/%s/%s'",
+		                    root, GM_SYNC_AREA, LOCK_NAME);
+	return GM_OK;
+}
+
+/* Joins the writer holding the lock, proving with its token that it is the same run. */
+static enum gm_rc join_lock(struct local_ep *ep, const char *root, const char *token,
+                            struct gm_err *err)
+{
+	char have[64];
+	ssize_t n;
+	if (flock(ep->lockfd, LOCK_EX | LOCK_NB) == 0) {
+		close(ep->lockfd); /* drops the lock we should not have got */
+		ep->lockfd = -1;
+		return gm_err_set(err, GM_ERR_USAGE,
+		                  "cannot join the writer of '%s': no gpumigrate sync is writing "
+		                  "there any more",
+		                  root);
+	}
+	if (errno != EWOULDBLOCK)
+		return gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot lock '%s/%s/%s'",
+		                    root, GM_SYNC_AREA, LOCK_NAME);
+	n = pread(ep->lockfd, have, sizeof(have), 0);
+	if (n < 0)
+		return gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot read '%s/%s/%s'",
+		                    root, GM_SYNC_AREA, LOCK_NAME);
+	if (strlen(token) != 32 || n != 32 || memcmp(have, token, 32) != 0)
+		return gm_err_set(err, GM_ERR_USAGE,
+		                  "cannot join the writer of '%s': another gpumigrate sync is "
+		                  "writing there (the lock token differs); wait for it to finish",
+		                  root);
+	ep->secondary = true;
+	close(ep->lockfd); /* holding it open would be no lock at all: the primary's counts */
+	ep->lockfd = -1;
+	return GM_OK;
+}
+
+static enum gm_rc open_area(struct local_ep *ep, const char *root, const char *join_token,
+                            struct gm_err *err)
 {
 	struct stat st;
 	if (mkdirat(ep->rootfd, GM_SYNC_AREA, 0700) < 0 && errno != EEXIST)
@@ -1655,10 +1935,18 @@ static enum gm_rc open_area(struct local_ep *ep, const char *root, struct gm_err
 	if ((st.st_mode & 077) && fchmod(ep->areafd, 0700) < 0)
 		return gm_err_errno(err, gm_rc_from_errno(errno), errno,
 		                    "cannot make '%s/%s' private", root, GM_SYNC_AREA);
-	ep->lockfd = openat(ep->areafd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	ep->lockfd = openat(ep->areafd, LOCK_NAME,
+	                    O_RDWR | (join_token ? 0 : O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (ep->lockfd < 0 && join_token && errno == ENOENT)
+		return gm_err_set(err, GM_ERR_USAGE,
+		                  "cannot join the writer of '%s': no gpumigrate sync is writing "
+		                  "there",
+		                  root);
 	if (ep->lockfd < 0)
 		return gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot open '%s/%s/%s'",
 		                    root, GM_SYNC_AREA, LOCK_NAME);
+	if (join_token)
+		return join_lock(ep, root, join_token, err);
 	if (flock(ep->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			return gm_err_set(err, GM_ERR_USAGE,
@@ -1669,7 +1957,15 @@ static enum gm_rc open_area(struct local_ep *ep, const char *root, struct gm_err
 		                    root, GM_SYNC_AREA, LOCK_NAME);
 	}
 	clean_area(ep);
-	return GM_OK;
+	return write_token(ep, root, err);
+}
+
+const char *gm_sync_local_token(const struct gm_sync_endpoint *ep)
+{
+	const struct local_ep *l = (const struct local_ep *)ep;
+	if (!ep || ep->ops != &local_ops || !l->writable || l->secondary || !l->token[0])
+		return NULL;
+	return l->token;
 }
 
 enum gm_rc gm_sync_local_open(const char *root, const struct gm_sync_open_opts *opts,
@@ -1724,8 +2020,10 @@ enum gm_rc gm_sync_local_open(const char *root, const struct gm_sync_open_opts *
 	atomic_init(&ep->openat2, use2);
 	atomic_init(&ep->seq, 0);
 
+	if (getrandom(&ep->nonce, sizeof(ep->nonce), GRND_NONBLOCK) != sizeof(ep->nonce))
+		ep->nonce = (uint32_t)(uintptr_t)ep ^ (uint32_t)getpid();
 	if (writable)
-		rc = open_area(ep, root, err);
+		rc = open_area(ep, root, opts->join_token, err);
 out:
 	if (rc != GM_OK) {
 		local_close(&ep->base);

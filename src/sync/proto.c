@@ -69,6 +69,10 @@ const char *gm_proto_type_name(unsigned type)
 	case GM_PROTO_HARDLINK: return "HARDLINK";
 	case GM_PROTO_REMOVE: return "REMOVE";
 	case GM_PROTO_SET_META: return "SET_META";
+	case GM_PROTO_OPEN_PATCH: return "OPEN_PATCH";
+	case GM_PROTO_PATCH: return "PATCH";
+	case GM_PROTO_SIGNATURE: return "SIGNATURE";
+	case GM_PROTO_SIGNATURE_R: return "SIGNATURE_R";
 	}
 	return "unknown";
 }
@@ -110,7 +114,8 @@ enum gm_rc gm_proto_hdr_decode(const uint8_t in[GM_PROTO_HDR], struct gm_proto_h
 		return gm_err_set(err, GM_ERR_PROTOCOL,
 		                  "protocol error: %s frame of %u bytes (the limit is %u)",
 		                  gm_proto_type_name(h->type), h->len, GM_PROTO_FRAME_MAX);
-	if (h->flags & ~(unsigned)(GM_PROTO_F_ZSTD | GM_PROTO_F_MORE | GM_PROTO_F_KEEP))
+	if (h->flags &
+	    ~(unsigned)(GM_PROTO_F_ZSTD | GM_PROTO_F_MORE | GM_PROTO_F_KEEP | GM_PROTO_F_EOF))
 		return gm_err_set(err, GM_ERR_PROTOCOL, "protocol error: unknown flags 0x%x",
 		                  h->flags);
 	return GM_OK;
@@ -195,6 +200,8 @@ void gm_proto_encode(const struct gm_proto_msg *m, struct gm_buf *out)
 		gm_proto_put_u64(out, m->kind);
 		gm_proto_put_u64(out, m->rc);
 		put_str(out, &m->b);
+		gm_proto_put_u64(out, m->has_hash);
+		put_hash(out, &m->hash);
 		break;
 	case GM_PROTO_ERROR:
 		gm_proto_put_u64(out, m->rc);
@@ -208,7 +215,18 @@ void gm_proto_encode(const struct gm_proto_msg *m, struct gm_buf *out)
 	case GM_PROTO_LIST:
 	case GM_PROTO_HASH:
 	case GM_PROTO_XATTRS:
+	case GM_PROTO_SIGNATURE:
 	case GM_PROTO_REMOVE: put_str(out, &m->a); break;
+	case GM_PROTO_SIGNATURE_R:
+		gm_proto_put_meta(out, &m->meta);
+		put_str(out, &m->b);
+		break;
+	case GM_PROTO_OPEN_PATCH:
+		put_str(out, &m->a);
+		gm_proto_put_meta(out, &m->meta);
+		gm_proto_put_meta(out, &m->basis);
+		gm_proto_put_u64(out, m->num);
+		break;
 	case GM_PROTO_STAT_R:
 		gm_proto_put_meta(out, &m->meta);
 		gm_proto_put_u64(out, m->has_b);
@@ -226,7 +244,8 @@ void gm_proto_encode(const struct gm_proto_msg *m, struct gm_buf *out)
 		put_str(out, &m->a);
 		gm_proto_put_u64(out, m->num);
 		break;
-	case GM_PROTO_DATA: gm_buf_add(out, m->data, m->data_len); break;
+	case GM_PROTO_DATA:
+	case GM_PROTO_PATCH: gm_buf_add(out, m->data, m->data_len); break;
 	case GM_PROTO_CHUNK:
 	case GM_PROTO_COMMIT_R: put_hash(out, &m->hash); break;
 	case GM_PROTO_END:
@@ -297,10 +316,10 @@ void gm_proto_encode_list(uint32_t id, const struct gm_sync_list *l, size_t *nex
 	finish_frame(out, at, GM_PROTO_LIST_R, i < l->n ? GM_PROTO_F_MORE : 0, id);
 }
 
-void gm_proto_encode_data(uint32_t id, const void *data, size_t len, void *zctx, struct gm_buf *out)
+static void encode_raw(uint8_t type, uint8_t flags, uint32_t id, const void *data, size_t len,
+                       void *zctx, struct gm_buf *out)
 {
 	size_t at = start_frame(out);
-	uint8_t flags = 0;
 	if (zctx && len >= 64) {
 		size_t bound = ZSTD_compressBound(len);
 		gm_buf_grow(out, bound);
@@ -308,12 +327,35 @@ void gm_proto_encode_data(uint32_t id, const void *data, size_t len, void *zctx,
 		if (!ZSTD_isError(z) && z < len) {
 			out->len += z;
 			out->data[out->len] = '\0';
-			flags = GM_PROTO_F_ZSTD;
+			flags |= GM_PROTO_F_ZSTD;
 		}
 	}
-	if (!flags)
+	if (!(flags & GM_PROTO_F_ZSTD))
 		gm_buf_add(out, data, len);
-	finish_frame(out, at, GM_PROTO_DATA, flags, id);
+	finish_frame(out, at, type, flags, id);
+}
+
+void gm_proto_encode_data(uint32_t id, const void *data, size_t len, void *zctx, struct gm_buf *out)
+{
+	encode_raw(GM_PROTO_DATA, 0, id, data, len, zctx, out);
+}
+
+void gm_proto_encode_patch(uint32_t id, const void *data, size_t len, bool eof, void *zctx,
+                           struct gm_buf *out)
+{
+	encode_raw(GM_PROTO_PATCH, eof ? GM_PROTO_F_EOF : 0, id, data, len, zctx, out);
+}
+
+void gm_proto_encode_signature(uint32_t id, const struct gm_sync_meta *basis, const void *sig,
+                               size_t len, size_t *next, struct gm_buf *out)
+{
+	size_t at = start_frame(out);
+	size_t from = *next < len ? *next : len;
+	size_t n = len - from < GM_PROTO_SIG_PART ? len - from : GM_PROTO_SIG_PART;
+	gm_proto_put_meta(out, basis);
+	gm_proto_put_bytes(out, (const uint8_t *)sig + from, n);
+	*next = from + n;
+	finish_frame(out, at, GM_PROTO_SIGNATURE_R, *next < len ? GM_PROTO_F_MORE : 0, id);
 }
 
 /* ---- decoding ---- */
@@ -497,11 +539,15 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 	m->type = h->type;
 	m->flags = h->flags;
 	m->id = h->id;
-	if ((h->flags & GM_PROTO_F_ZSTD) && h->type != GM_PROTO_DATA)
+	bool raw = h->type == GM_PROTO_DATA || h->type == GM_PROTO_PATCH;
+	if ((h->flags & GM_PROTO_F_ZSTD) && !raw)
 		fail(c, "flags");
-	if ((h->flags & GM_PROTO_F_MORE) && h->type != GM_PROTO_LIST_R)
+	if ((h->flags & GM_PROTO_F_MORE) && h->type != GM_PROTO_LIST_R &&
+	    h->type != GM_PROTO_SIGNATURE_R)
 		fail(c, "flags");
 	if ((h->flags & GM_PROTO_F_KEEP) && h->type != GM_PROTO_ABORT)
+		fail(c, "flags");
+	if ((h->flags & GM_PROTO_F_EOF) && h->type != GM_PROTO_PATCH)
 		fail(c, "flags");
 	switch (c->bad ? 0 : h->type) {
 	case GM_PROTO_HELLO:
@@ -518,6 +564,8 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 		m->kind = (enum gm_sync_kind)get_max(c, GM_SYNC_SPECIAL, "root kind");
 		m->rc = check_rc(c, get_u64(c, "rc"));
 		get_text(c, GM_PROTO_TEXT_MAX, &m->b, "message");
+		m->has_hash = get_bool(c, "has token");
+		get_hash(c, &m->hash);
 		break;
 	case GM_PROTO_ERROR:
 		m->rc = check_rc(c, get_u64(c, "rc"));
@@ -533,6 +581,19 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 	case GM_PROTO_LIST:
 	case GM_PROTO_HASH:
 	case GM_PROTO_XATTRS: get_path(c, true, &m->a, "path"); break;
+	case GM_PROTO_SIGNATURE: get_path(c, false, &m->a, "path"); break;
+	case GM_PROTO_SIGNATURE_R:
+		get_meta(c, &m->meta);
+		p = get_bytes(c, GM_PROTO_SIG_PART, &n, "signature");
+		if (!c->bad)
+			gm_buf_add(&m->b, p, n);
+		break;
+	case GM_PROTO_OPEN_PATCH:
+		get_path(c, false, &m->a, "path");
+		get_meta(c, &m->meta);
+		get_meta(c, &m->basis);
+		m->num = get_max(c, UINT32_MAX, "flags");
+		break;
 	case GM_PROTO_REMOVE: get_path(c, false, &m->a, "path"); break;
 	case GM_PROTO_STAT_R:
 		get_meta(c, &m->meta);
@@ -565,6 +626,7 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 			fail(c, "offset");
 		break;
 	case GM_PROTO_DATA:
+	case GM_PROTO_PATCH:
 		if (h->flags & GM_PROTO_F_ZSTD) {
 			fail(c, "compressed data");
 			break;

@@ -6,12 +6,24 @@
  * A frame is a 10-byte header — u32 payload length, u8 type, u8 flags, u32 request id, all
  * little-endian — then the payload: a sequence of typed fields (LEB128 varints for integers,
  * zigzag for signed ones, a varint length then the bytes for strings, 16 raw bytes for a
- * hash). DATA payloads are the raw bytes, zstd-compressed when GM_PROTO_F_ZSTD is set.
- * Replies carry the id of their request; the frames of a read stream carry the id of its
- * OPEN_READ, the frames of a write stream the id of its OPEN_WRITE.
+ * hash). DATA and PATCH payloads are the raw bytes, zstd-compressed when GM_PROTO_F_ZSTD is
+ * set. Replies carry the id of their request; the frames of a read stream carry the id of
+ * its OPEN_READ, the frames of a write stream the id of its OPEN_WRITE or OPEN_PATCH.
  *
  * A connection starts with HELLO both ways (client first): magic "GMSYNC" and the protocol
- * version come first in every version of the protocol, so a mismatch can always be named. */
+ * version come first in every version of the protocol, so a mismatch can always be named.
+ *
+ * Several connections of one client may write to the same root: the first server takes the
+ * root's lock and returns its token in its HELLO (local.h, gm_sync_local_token); the client
+ * sends that token in the HELLO of every other connection (GM_PROTO_FEAT_SECONDARY), whose
+ * server then joins the first one's lock as a writer of the same run.
+ *
+ * Deltas (delta.h): SIGNATURE asks for the librsync signature of a file, answered by one
+ * or more SIGNATURE_R frames (GM_PROTO_F_MORE on all but the last; at most
+ * GM_SYNC_DELTA_SIG_MAX bytes in all); OPEN_PATCH starts a write stream that rebuilds a
+ * file from its current content (which must still be the basis the signature described)
+ * and the delta carried by PATCH frames, the last with GM_PROTO_F_EOF; COMMIT ends it as
+ * for OPEN_WRITE. OPEN_PATCH has no reply unless it fails (ERROR). */
 #ifndef GM_SYNC_PROTO_H
 #define GM_SYNC_PROTO_H
 
@@ -23,20 +35,24 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define GM_PROTO_VERSION 1
+#define GM_PROTO_VERSION 2
 #define GM_PROTO_MAGIC   "GMSYNC"
 #define GM_PROTO_HDR     10
 /* The largest payload a peer may send. */
 #define GM_PROTO_FRAME_MAX ((uint32_t)4 << 20)
-/* The largest DATA frame, before compression and after decompression. */
+/* The largest DATA or PATCH frame, before compression and after decompression. */
 #define GM_PROTO_DATA_MAX ((size_t)1 << 20)
+/* The most signature bytes in one SIGNATURE_R frame. */
+#define GM_PROTO_SIG_PART ((size_t)1 << 20)
 /* The most directory entries in one LIST_R frame. */
 #define GM_PROTO_LIST_MAX 4096
 /* The longest error message or version string a peer may send. */
 #define GM_PROTO_TEXT_MAX 4096
 
 enum gm_proto_type {
-	GM_PROTO_HELLO = 1, /* magic, version, gm version, caps, features, root kind, rc, msg */
+	/* magic, version, gm version, caps, features, root kind, rc, msg, has token, token
+	 * (16 bytes: the root's lock token; see GM_PROTO_FEAT_SECONDARY) */
+	GM_PROTO_HELLO = 1,
 	GM_PROTO_ERROR = 2, /* reply: rc, message */
 	GM_PROTO_OK = 3,    /* reply without data */
 	GM_PROTO_STAT = 10, /* path */
@@ -60,26 +76,32 @@ enum gm_proto_type {
 	GM_PROTO_COMMIT,          /* stream, has whole, whole, meta, has xattrs, xattrs */
 	GM_PROTO_COMMIT_R,        /* written hash */
 	GM_PROTO_ABORT,           /* id: the write stream; F_KEEP */
+	GM_PROTO_OPEN_PATCH,      /* path, meta (the source), basis meta, flags; no reply */
+	GM_PROTO_PATCH,           /* raw delta bytes of an OPEN_PATCH stream; F_EOF: the last */
 	GM_PROTO_MKDIR = 40,      /* path, meta */
 	GM_PROTO_SYMLINK,         /* path, target, meta */
 	GM_PROTO_HARDLINK,        /* existing, path */
 	GM_PROTO_REMOVE,          /* path */
 	GM_PROTO_SET_META,        /* path, meta, flags */
+	GM_PROTO_SIGNATURE = 50,  /* path */
+	GM_PROTO_SIGNATURE_R,     /* meta (the basis), signature bytes; F_MORE: more follow */
 };
 
 /* Header flags. */
 enum {
-	GM_PROTO_F_ZSTD = 1u << 0, /* DATA: the payload is one zstd frame */
-	GM_PROTO_F_MORE = 1u << 1, /* LIST_R: more LIST_R frames follow for this request */
+	GM_PROTO_F_ZSTD = 1u << 0, /* DATA, PATCH: the payload is one zstd frame */
+	GM_PROTO_F_MORE = 1u << 1, /* LIST_R, SIGNATURE_R: more frames follow for this request */
 	GM_PROTO_F_KEEP = 1u << 2, /* ABORT: keep the temporary file for a resume */
+	GM_PROTO_F_EOF = 1u << 3,  /* PATCH: the last bytes of the delta */
 };
 
 /* HELLO features. */
 enum {
 	GM_PROTO_FEAT_ZSTD = 1u << 0,   /* client: wants zstd; server: agrees */
 	GM_PROTO_FEAT_CREATE = 1u << 1, /* client: create a missing root (writable servers only) */
-	/* client: another connection of this client already holds the root's write lock, so
-	 * this server serves it read-only (queries and reads; changes go to the first) */
+	/* client: another connection of this client already opened the root. With a token
+	 * (writable servers): join that connection's write lock with it, so this connection
+	 * writes too. Without one: serve read-only. */
 	GM_PROTO_FEAT_SECONDARY = 1u << 2,
 };
 
@@ -96,23 +118,25 @@ struct gm_proto_msg {
 	uint8_t type, flags;
 	uint32_t id;
 	/* HELLO: version; HOLE: length; OPEN_READ: offset; OPEN_WRITE_R: resume_at; SPACE_R:
-	 * avail; COMMIT: the stream id; OPEN_WRITE, SET_META: flags */
+	 * avail; COMMIT: the stream id; OPEN_WRITE, OPEN_PATCH, SET_META: flags */
 	uint64_t num;
 	enum gm_rc rc;          /* HELLO, ERROR */
 	unsigned caps;          /* HELLO */
 	unsigned features;      /* HELLO */
 	enum gm_sync_kind kind; /* HELLO: the root's kind (NONE: absent) */
 	/* a: the path (HARDLINK: existing), HELLO's gpumigrate version; b: HARDLINK's path, a
-	 * symlink's link or target, ERROR's and HELLO's message, XATTRS_R's and COMMIT's blob */
+	 * symlink's link or target, ERROR's and HELLO's message, XATTRS_R's and COMMIT's blob,
+	 * SIGNATURE_R's signature bytes */
 	struct gm_buf a, b;
 	bool has_b;                /* STAT_R: a link; COMMIT: xattrs */
-	bool has_hash;             /* COMMIT: a whole-file hash */
+	bool has_hash;             /* COMMIT: a whole-file hash; HELLO: a lock token */
 	bool whole_valid, changed; /* END */
-	struct gm_sync_meta meta;
-	struct gm_sync_hash hash;
+	struct gm_sync_meta meta;  /* OPEN_PATCH: the source; SIGNATURE_R: the basis */
+	struct gm_sync_meta basis; /* OPEN_PATCH: the basis the delta was made against */
+	struct gm_sync_hash hash;  /* HELLO: the lock token */
 	/* LIST_R: entries are appended here when not NULL (set by the caller before decoding) */
 	struct gm_sync_list *list;
-	/* DATA: the bytes, pointing into the payload given to gm_proto_decode */
+	/* DATA, PATCH: the bytes, pointing into the payload given to gm_proto_decode */
 	const uint8_t *data;
 	size_t data_len;
 };
@@ -140,16 +164,24 @@ void gm_proto_encode_list(uint32_t id, const struct gm_sync_list *l, size_t *nex
  * compressed when that makes it smaller. */
 void gm_proto_encode_data(uint32_t id, const void *data, size_t len, void *zctx,
                           struct gm_buf *out);
+/* The same for a PATCH frame; eof sets GM_PROTO_F_EOF. */
+void gm_proto_encode_patch(uint32_t id, const void *data, size_t len, bool eof, void *zctx,
+                           struct gm_buf *out);
+/* Appends one SIGNATURE_R frame holding basis and sig[*next..] (at most GM_PROTO_SIG_PART
+ * bytes), advances *next, and sets F_MORE unless it wrote the last byte. An empty signature
+ * gives one frame. */
+void gm_proto_encode_signature(uint32_t id, const struct gm_sync_meta *basis, const void *sig,
+                               size_t len, size_t *next, struct gm_buf *out);
 
 /* Decodes the payload of a frame whose header was accepted by gm_proto_hdr_decode. Every
  * field is checked: paths with gm_sync_path_check (and GM_SYNC_PATH_MAX), names as single
  * components of at most GM_SYNC_NAME_MAX bytes, link targets and texts for length and NUL,
  * blobs against GM_SYNC_XATTRS_MAX, enum values for range, and nothing may follow the last
- * field. A violation is GM_ERR_PROTOCOL. A compressed DATA payload must be expanded with
- * gm_proto_unzstd first. */
+ * field. A violation is GM_ERR_PROTOCOL. A compressed DATA or PATCH payload must be
+ * expanded with gm_proto_unzstd first. */
 enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
                            struct gm_proto_msg *m, struct gm_err *err);
-/* Expands a compressed DATA payload into out (reset first), refusing more than
+/* Expands a compressed DATA or PATCH payload into out (reset first), refusing more than
  * GM_PROTO_DATA_MAX bytes. dctx: a ZSTD_DCtx. */
 enum gm_rc gm_proto_unzstd(void *dctx, const uint8_t *payload, size_t len, struct gm_buf *out,
                            struct gm_err *err);

@@ -3,7 +3,9 @@
  * and a receiver thread that decodes every frame the server sends — all checking happens
  * there, and a frame that breaks the protocol ends the connection — and queues it on the
  * call waiting for its request id. Read streams are bounded per call: when a reader falls
- * behind, the receiver stops reading and the pipe pushes back on the server. */
+ * behind, the receiver stops reading and the pipe pushes back on the server. Every
+ * connection's server writes (they share the root's lock through its token), so requests
+ * of every kind are spread over all of them. */
 #include "sync/remote.h"
 
 #include <pthread.h>
@@ -13,12 +15,14 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "sync/delta.h"
 #include "sync/proto.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
-/* How many bytes of a read stream may wait for its reader before the receiver stops. */
+/* How many bytes of a read stream (or a signature) may wait for its reader before the
+ * receiver stops. */
 #define STREAM_QUEUE_MAX ((size_t)8 << 20)
 /* A writer sends its frames once this much has gathered (and at commit). */
 #define WRITER_BATCH ((size_t)256 << 10)
@@ -27,6 +31,7 @@ struct item {
 	struct item *next;
 	struct gm_proto_msg m;
 	struct gm_buf payload; /* DATA: m.data points here */
+	size_t cost;           /* what it counts against its call's queue */
 };
 
 enum call_kind {
@@ -66,6 +71,7 @@ struct conn {
 
 	pthread_t rx;
 	bool rx_started;
+	uint64_t wire; /* bytes sent and received, as on the wire (atomic) */
 };
 
 struct remote {
@@ -75,6 +81,8 @@ struct remote {
 	unsigned rr;
 	bool zstd;
 	enum gm_sync_kind root_kind;
+	bool has_token; /* the first server's lock token, for the others' HELLO */
+	struct gm_sync_hash token;
 	struct gm_buf host;
 	void (*on_close)(void *);
 	void *on_close_ctx;
@@ -214,6 +222,8 @@ static enum gm_rc conn_write(struct conn *cn, const struct gm_buf *frames, struc
 	pthread_mutex_lock(&cn->send_lock);
 	rc = gm_proto_write_all(cn->out, frames->data, frames->len, &e);
 	pthread_mutex_unlock(&cn->send_lock);
+	if (!rc)
+		__atomic_add_fetch(&cn->wire, (uint64_t)frames->len, __ATOMIC_RELAXED);
 	if (rc) {
 		conn_lost(cn, &e);
 		pthread_mutex_lock(&cn->lock);
@@ -233,17 +243,25 @@ static enum gm_rc conn_send(struct conn *cn, const struct gm_proto_msg *m, struc
 	return rc;
 }
 
-/* Appends a DATA frame to out, compressed with the connection's context when agreed. */
+/* Appends a DATA (or PATCH) frame to out, compressed with the connection's context when
+ * agreed. */
+static void conn_encode_raw(struct conn *cn, uint8_t type, bool eof, uint32_t id, const void *data,
+                            size_t len, struct gm_buf *out)
+{
+	if (cn->zctx)
+		pthread_mutex_lock(&cn->send_lock);
+	if (type == GM_PROTO_PATCH)
+		gm_proto_encode_patch(id, data, len, eof, cn->zctx, out);
+	else
+		gm_proto_encode_data(id, data, len, cn->zctx, out);
+	if (cn->zctx)
+		pthread_mutex_unlock(&cn->send_lock);
+}
+
 static void conn_encode_data(struct conn *cn, uint32_t id, const void *data, size_t len,
                              struct gm_buf *out)
 {
-	if (!cn->zctx) {
-		gm_proto_encode_data(id, data, len, NULL, out);
-		return;
-	}
-	pthread_mutex_lock(&cn->send_lock);
-	gm_proto_encode_data(id, data, len, cn->zctx, out);
-	pthread_mutex_unlock(&cn->send_lock);
+	conn_encode_raw(cn, GM_PROTO_DATA, false, id, data, len, out);
 }
 
 /* ---- receiving ---- */
@@ -286,6 +304,7 @@ static void *rx_main(void *arg)
 		gm_err_clear(&e);
 		if (gm_proto_read_frame(cn->in, &h, &payload, &e))
 			break;
+		__atomic_add_fetch(&cn->wire, (uint64_t)GM_PROTO_HDR + h.len, __ATOMIC_RELAXED);
 		struct item *it = gm_xcalloc(1, sizeof(*it));
 		gm_proto_msg_init(&it->m);
 		if (h.type == GM_PROTO_DATA && (h.flags & GM_PROTO_F_ZSTD)) {
@@ -334,8 +353,9 @@ static void *rx_main(void *arg)
 		}
 		if (h.type != GM_PROTO_DATA)
 			gm_buf_release(&it->payload);
+		it->cost = it->m.data_len + it->m.b.len + 64;
 		/* back-pressure: wait while this stream's reader is behind */
-		while (c && c->kind == CALL_STREAM && c->bytes > STREAM_QUEUE_MAX && !cn->dead) {
+		while (c && c->bytes > STREAM_QUEUE_MAX && !cn->dead) {
 			pthread_cond_wait(&cn->space_cv, &cn->lock);
 			c = call_find(cn, h.id);
 		}
@@ -351,7 +371,7 @@ static void *rx_main(void *arg)
 		else
 			c->head = it;
 		c->tail = it;
-		c->bytes += it->m.data_len + 64;
+		c->bytes += it->cost;
 		if (reply_final(c, it)) {
 			c->done = true;
 			call_unlink(cn, c);
@@ -386,7 +406,7 @@ static struct item *call_next(struct conn *cn, struct call *c, struct gm_err *er
 		c->head = it->next;
 		if (!c->head)
 			c->tail = NULL;
-		c->bytes -= it->m.data_len + 64;
+		c->bytes -= it->cost;
 		it->next = NULL;
 		pthread_cond_broadcast(&cn->space_cv);
 	} else if (cn->dead) {
@@ -420,24 +440,11 @@ static struct conn *pick(struct remote *r)
 	return &r->conns[start % r->nconns];
 }
 
-/* The connection for a change to the tree: only the first one's server holds the write lock
- * (see GM_PROTO_FEAT_SECONDARY). */
-static struct conn *pick_write(struct remote *r)
-{
-	return &r->conns[0];
-}
-
-static bool is_change(uint8_t type)
-{
-	return type == GM_PROTO_MKDIR || type == GM_PROTO_SYMLINK || type == GM_PROTO_HARDLINK ||
-	       type == GM_PROTO_REMOVE || type == GM_PROTO_SET_META;
-}
-
 /* One request, one reply. *reply receives the reply item (free it), unless it was an ERROR. */
 static enum gm_rc rpc(struct remote *r, struct gm_proto_msg *req, uint8_t expect,
                       struct gm_sync_list *list, struct item **reply, struct gm_err *err)
 {
-	struct conn *cn = is_change(req->type) ? pick_write(r) : pick(r);
+	struct conn *cn = pick(r);
 	struct call c;
 	enum gm_rc rc = GM_OK;
 	call_init(&c, CALL_RPC, expect);
@@ -826,7 +833,7 @@ static enum gm_rc r_open_write(struct gm_sync_endpoint *ep, const char *path,
 	*out = NULL;
 	*resume_at = 0;
 	w->r = r;
-	w->cn = pick_write(r);
+	w->cn = pick(r);
 	call_init(&w->call, CALL_WRITE, 0);
 	req_init(&req, GM_PROTO_OPEN_WRITE, path);
 	req.meta = *src;
@@ -990,6 +997,119 @@ static void r_abort(struct gm_sync_writer *w, bool keep)
 	w_free(w);
 }
 
+/* ---- deltas ---- */
+
+static enum gm_rc r_signature(struct gm_sync_endpoint *ep, const char *path,
+                              struct gm_sync_meta *basis, struct gm_buf *sig, struct gm_err *err)
+{
+	struct remote *r = (struct remote *)ep;
+	struct conn *cn = pick(r);
+	struct gm_proto_msg req;
+	struct call c;
+	enum gm_rc rc = GM_OK;
+	gm_buf_reset(sig);
+	call_init(&c, CALL_RPC, GM_PROTO_SIGNATURE_R);
+	req_init(&req, GM_PROTO_SIGNATURE, path);
+	if (!call_register(cn, &c, err)) {
+		rc = err->rc;
+		goto out;
+	}
+	req.id = c.id;
+	rc = conn_send(cn, &req, err);
+	while (!rc) {
+		struct item *it = call_next(cn, &c, err);
+		if (!it) {
+			rc = err->rc;
+			break;
+		}
+		if (it->m.type == GM_PROTO_ERROR) {
+			rc = reply_error(it, err);
+		} else if (sig->len + it->m.b.len > GM_SYNC_DELTA_SIG_MAX) {
+			rc = gm_err_set(
+			        err, GM_ERR_PROTOCOL,
+			        "protocol error: '%s' sent a signature of '%s' over %zu bytes",
+			        gm_buf_cstr(&r->host), path, GM_SYNC_DELTA_SIG_MAX);
+		} else {
+			gm_buf_add(sig, it->m.b.data, it->m.b.len);
+			*basis = it->m.meta;
+		}
+		bool more = (it->m.flags & GM_PROTO_F_MORE) != 0;
+		item_free(it);
+		if (!more)
+			break;
+	}
+	if (rc) {
+		call_forget(cn, &c); /* frames still coming are dropped */
+		gm_buf_reset(sig);
+	}
+out:
+	call_release(&c);
+	gm_proto_msg_release(&req);
+	return rc;
+}
+
+static enum gm_rc r_open_patch(struct gm_sync_endpoint *ep, const char *path,
+                               const struct gm_sync_meta *src, const struct gm_sync_meta *basis,
+                               unsigned flags, struct gm_sync_writer **out, struct gm_err *err)
+{
+	struct remote *r = (struct remote *)ep;
+	struct gm_sync_writer *w = gm_xcalloc(1, sizeof(*w));
+	struct gm_proto_msg req;
+	enum gm_rc rc = GM_OK;
+
+	*out = NULL;
+	w->r = r;
+	w->cn = pick(r);
+	call_init(&w->call, CALL_WRITE, 0);
+	req_init(&req, GM_PROTO_OPEN_PATCH, path);
+	req.meta = *src;
+	req.basis = *basis;
+	req.num = flags;
+	if (!call_register(w->cn, &w->call, err)) {
+		rc = err->rc;
+		call_release(&w->call);
+		free(w);
+		goto out;
+	}
+	/* no round trip: a failed open comes back as an ERROR, heard at patch or commit */
+	req.id = w->call.id;
+	gm_proto_encode(&req, &w->pending);
+	*out = w;
+out:
+	gm_proto_msg_release(&req);
+	return rc;
+}
+
+static enum gm_rc r_patch(struct gm_sync_writer *w, const void *delta, size_t len, bool eof,
+                          struct gm_err *err)
+{
+	const uint8_t *p = delta;
+	enum gm_rc rc = w_check(w, err);
+	bool first = true;
+	while (!rc && (len || (eof && first))) {
+		size_t n = len < GM_PROTO_DATA_MAX ? len : GM_PROTO_DATA_MAX;
+		conn_encode_raw(w->cn, GM_PROTO_PATCH, eof && n == len, w->call.id, p, n,
+		                &w->pending);
+		p += n;
+		len -= n;
+		first = false;
+		if (w->pending.len >= WRITER_BATCH)
+			rc = w_flush(w, err);
+	}
+	return rc;
+}
+
+uint64_t gm_sync_remote_wire_bytes(const struct gm_sync_endpoint *ep)
+{
+	if (!ep || ep->ops != &remote_ops)
+		return 0;
+	const struct remote *r = (const struct remote *)ep;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < r->nconns; i++)
+		sum += __atomic_load_n(&r->conns[i].wire, __ATOMIC_RELAXED);
+	return sum;
+}
+
 /* ---- opening and closing ---- */
 
 static void conn_init(struct conn *cn, struct remote *r, int in, int out)
@@ -1064,6 +1184,8 @@ static enum gm_rc hello_answer(struct remote *r, struct conn *cn, struct gm_err 
 
 	gm_proto_msg_init(&m);
 	rc = gm_proto_read_frame(cn->in, &h, &payload, &e);
+	if (!rc)
+		__atomic_add_fetch(&cn->wire, (uint64_t)GM_PROTO_HDR + h.len, __ATOMIC_RELAXED);
 	if (rc == GM_ERR_UNREACHABLE) {
 		rc = gm_err_set(err, rc, "'%s' closed the connection before it answered (%s)", host,
 		                gm_err_msg(&e));
@@ -1101,8 +1223,12 @@ static enum gm_rc hello_answer(struct remote *r, struct conn *cn, struct gm_err 
 		rc = gm_err_set(err, m.rc, "%s: %s", host, gm_buf_cstr(&m.b));
 		goto out;
 	}
-	r->base.caps = m.caps;
-	r->root_kind = m.kind;
+	if (cn == &r->conns[0]) {
+		r->base.caps = m.caps;
+		r->root_kind = m.kind;
+		r->has_token = m.has_hash;
+		r->token = m.hash;
+	}
 	if ((m.features & GM_PROTO_FEAT_ZSTD) && r->zstd && !cn->zctx) {
 		cn->zctx = ZSTD_createCCtx();
 		if (!cn->zctx)
@@ -1144,12 +1270,18 @@ enum gm_rc gm_sync_remote_open(const int (*fds)[2], size_t n,
 	gm_buf_adds(&hello.a, GM_VERSION);
 	hello.features = (opts->compress ? GM_PROTO_FEAT_ZSTD : 0) |
 	                 (opts->create ? GM_PROTO_FEAT_CREATE : 0);
-	/* the first connection takes the root's write lock; the others join as secondaries
-	 * (queries and reads), so they wait for it */
+	/* the first connection takes the root's write lock; the others join it with the token
+	 * its server returned (writers too), so they wait for it */
 	rc = conn_send(&r->conns[0], &hello, err);
 	if (!rc)
 		rc = hello_answer(r, &r->conns[0], err);
+	if (!rc && opts->writable && n > 1 && !r->has_token)
+		rc = gm_err_set(err, GM_ERR_PROTOCOL,
+		                "protocol error: '%s' gave no lock token for the other connections",
+		                gm_buf_cstr(&r->host));
 	hello.features |= GM_PROTO_FEAT_SECONDARY;
+	hello.has_hash = opts->writable && r->has_token;
+	hello.hash = r->token;
 	for (size_t i = 1; i < n && !rc; i++)
 		rc = conn_send(&r->conns[i], &hello, err);
 	gm_proto_msg_release(&hello);
@@ -1190,5 +1322,8 @@ static const struct gm_sync_ops remote_ops = {
         .hardlink = r_hardlink,
         .remove = r_remove,
         .set_meta = r_set_meta,
+        .signature = r_signature,
+        .open_patch = r_open_patch,
+        .patch = r_patch,
         .close = r_close,
 };

@@ -4,12 +4,15 @@
  * receiver thread per connection hands each reply to the caller waiting for its request id.
  * Small files are written without a round trip per call (only commit waits), reads are
  * streamed by the server, and a lost connection fails every waiting call with
- * GM_ERR_UNREACHABLE. */
+ * GM_ERR_UNREACHABLE. With writable, every connection writes: the first server's lock token
+ * goes into the other connections' HELLO. The endpoint has GM_SYNC_CAP_DELTA when the
+ * server can rebuild files from deltas (signature, open_patch, patch). */
 #ifndef GM_SYNC_REMOTE_H
 #define GM_SYNC_REMOTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sync/endpoint.h"
 
@@ -34,6 +37,10 @@ enum gm_rc gm_sync_remote_open(const int (*fds)[2], size_t n,
  * receiver threads are joined: ssh.c reaps (and if need be kills) its ssh processes there,
  * which ends their output. */
 void gm_sync_remote_on_close(struct gm_sync_endpoint *ep, void (*fn)(void *ctx), void *ctx);
+
+/* Bytes this endpoint sent and received on all its connections, as they went over the
+ * wire (after compression, frame headers included). 0 for an endpoint that is not remote. */
+uint64_t gm_sync_remote_wire_bytes(const struct gm_sync_endpoint *ep);
 
 /* The kind of the root on the server (GM_SYNC_NONE when it does not exist). */
 enum gm_sync_kind gm_sync_remote_root_kind(const struct gm_sync_endpoint *ep);

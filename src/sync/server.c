@@ -5,11 +5,13 @@
 #include "sync/server.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "sync/delta.h"
 #include "sync/local.h"
 #include "sync/proto.h"
 #include "util/xalloc.h"
@@ -234,6 +236,36 @@ static void serve_list(struct sender *sd, const struct gm_proto_msg *req)
 	gm_err_release(&err);
 }
 
+/* The signature, streamed in frames of at most GM_PROTO_SIG_PART bytes. */
+static void serve_signature(struct sender *sd, const struct gm_proto_msg *req)
+{
+	struct server *s = sd->s;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_meta basis = {0};
+	struct gm_buf sig = GM_BUF_INIT;
+	enum gm_rc rc;
+	if (!s->ep->ops->signature)
+		rc = gm_err_set(&err, GM_ERR_USAGE, "this server cannot make signatures");
+	else
+		rc = s->ep->ops->signature(s->ep, gm_buf_cstr(&req->a), &basis, &sig, &err);
+	if (!rc && sig.len > GM_SYNC_DELTA_SIG_MAX)
+		rc = gm_err_set(&err, GM_ERR_LIMIT, "the signature of '%s' exceeds %zu bytes",
+		                gm_buf_cstr(&req->a), GM_SYNC_DELTA_SIG_MAX);
+	if (rc) {
+		send_err(sd, req->id, &err);
+	} else {
+		size_t next = 0;
+		do {
+			gm_proto_encode_signature(req->id, &basis, sig.data, sig.len, &next,
+			                          &sd->frame);
+			if (!flush(sd))
+				break;
+		} while (next < sig.len);
+	}
+	gm_buf_release(&sig);
+	gm_err_release(&err);
+}
+
 static void serve(struct sender *sd, struct gm_proto_msg *req)
 {
 	struct server *s = sd->s;
@@ -250,6 +282,7 @@ static void serve(struct sender *sd, struct gm_proto_msg *req)
 	switch (req->type) {
 	case GM_PROTO_OPEN_READ: serve_read(sd, req); goto out;
 	case GM_PROTO_LIST: serve_list(sd, req); goto out;
+	case GM_PROTO_SIGNATURE: serve_signature(sd, req); goto out;
 	case GM_PROTO_STAT:
 		m.type = GM_PROTO_STAT_R;
 		rc = ops->stat(ep, path, &m.meta, &m.b, &err);
@@ -389,9 +422,11 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 	bool ok = true;
 
 	switch (m->type) {
-	case GM_PROTO_OPEN_WRITE: {
+	case GM_PROTO_OPEN_WRITE:
+	case GM_PROTO_OPEN_PATCH: {
 		struct gm_sync_writer *w = NULL;
 		uint64_t resume_at = 0;
+		bool patch = m->type == GM_PROTO_OPEN_PATCH;
 		if (*wfind(s, m->id)) {
 			gm_err_set(err, GM_ERR_PROTOCOL,
 			           "protocol error: write stream %u opened twice", m->id);
@@ -407,6 +442,11 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 		if (!s->writable)
 			gm_err_set(&e, GM_ERR_PERMISSION,
 			           "the server was started read-only (without --write)");
+		else if (patch && !ops->open_patch)
+			gm_err_set(&e, GM_ERR_USAGE, "this server cannot apply deltas");
+		else if (patch)
+			ops->open_patch(s->ep, gm_buf_cstr(&m->a), &m->meta, &m->basis,
+			                (unsigned)m->num, &w, &e);
 		else
 			ops->open_write(s->ep, gm_buf_cstr(&m->a), &m->meta, (unsigned)m->num, &w,
 			                &resume_at, &e);
@@ -417,6 +457,8 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 			break;
 		}
 		ws->w = w;
+		if (patch)
+			break; /* no reply: the client does not wait */
 		struct gm_proto_msg r;
 		gm_proto_msg_init(&r);
 		r.type = GM_PROTO_OPEN_WRITE_R;
@@ -428,12 +470,17 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 	}
 	case GM_PROTO_DATA:
 	case GM_PROTO_HOLE:
-	case GM_PROTO_CHUNK: {
+	case GM_PROTO_CHUNK:
+	case GM_PROTO_PATCH: {
 		enum gm_rc rc;
 		ws = *wfind(s, m->id);
 		if (!ws || !ws->w)
 			break; /* its open failed (the client hears at commit) or it failed */
-		if (m->type == GM_PROTO_DATA)
+		if (m->type == GM_PROTO_PATCH)
+			rc = ops->patch ? ops->patch(ws->w, m->data, m->data_len,
+			                             (m->flags & GM_PROTO_F_EOF) != 0, &e)
+			                : gm_err_set(&e, GM_ERR_USAGE, "no deltas here");
+		else if (m->type == GM_PROTO_DATA)
 			rc = ops->write(ws->w, m->data, m->data_len, &e);
 		else if (m->type == GM_PROTO_HOLE)
 			rc = ops->hole(ws->w, m->num, &e);
@@ -488,6 +535,11 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 
 /* ---- the connection ---- */
 
+static unsigned hexval(char c)
+{
+	return c >= 'a' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0');
+}
+
 static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, bool writable,
                         struct gm_err *err)
 {
@@ -495,6 +547,7 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 	struct gm_buf payload = GM_BUF_INIT;
 	struct gm_proto_msg m, r;
 	struct stat st;
+	char token[33] = "";
 	enum gm_rc rc;
 
 	gm_proto_msg_init(&m);
@@ -520,11 +573,18 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 		        GM_VERSION, GM_PROTO_VERSION, gm_buf_cstr(&m.a), (unsigned long long)m.num);
 	if (!rc) {
 		struct gm_sync_open_opts opts = {0};
-		if (m.features & GM_PROTO_FEAT_SECONDARY)
-			writable = false; /* the client's first connection holds the lock */
+		bool secondary = (m.features & GM_PROTO_FEAT_SECONDARY) != 0;
+		if (secondary && m.has_hash) {
+			/* another connection of this client holds the lock: join it */
+			for (size_t i = 0; i < sizeof(m.hash.b); i++)
+				snprintf(token + 2 * i, 3, "%02x", m.hash.b[i]);
+			opts.join_token = token;
+		} else if (secondary) {
+			writable = false; /* a reader beside the first connection */
+		}
 		s->writable = writable;
 		opts.writable = writable;
-		opts.create = writable && (m.features & GM_PROTO_FEAT_CREATE);
+		opts.create = writable && !secondary && (m.features & GM_PROTO_FEAT_CREATE);
 		s->zstd = (m.features & GM_PROTO_FEAT_ZSTD) != 0;
 		rc = gm_sync_local_open(root, &opts, &s->ep, err);
 	}
@@ -536,8 +596,18 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 	if (rc)
 		gm_buf_adds(&r.b, gm_err_msg(err));
 	else {
+		const char *tok = gm_sync_local_token(s->ep);
 		r.caps = s->ep->caps;
 		r.features = s->zstd ? GM_PROTO_FEAT_ZSTD : 0;
+		if (tok && strlen(tok) == 2 * sizeof(r.hash.b)) {
+			r.has_hash = true;
+			for (size_t i = 0; i < sizeof(r.hash.b); i++)
+				r.hash.b[i] =
+				        (uint8_t)(hexval(tok[2 * i]) << 4 | hexval(tok[2 * i + 1]));
+		}
+		/* this server applies deltas: worth it for a client across a network */
+		if (s->writable && s->ep->ops->open_patch)
+			r.caps |= GM_SYNC_CAP_DELTA;
 	}
 	if (!send_msg(sd, &r) && !rc)
 		rc = gm_err_set(err, GM_ERR_UNREACHABLE, "the client went away");
@@ -556,6 +626,7 @@ static bool is_request(uint8_t type)
 	case GM_PROTO_HASH:
 	case GM_PROTO_XATTRS:
 	case GM_PROTO_SPACE:
+	case GM_PROTO_SIGNATURE:
 	case GM_PROTO_OPEN_READ:
 	case GM_PROTO_MKDIR:
 	case GM_PROTO_SYMLINK:
@@ -620,7 +691,8 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 			break;
 		}
 		p = (const uint8_t *)payload.data;
-		if (!rc && h.type == GM_PROTO_DATA && (h.flags & GM_PROTO_F_ZSTD)) {
+		if (!rc && (h.type == GM_PROTO_DATA || h.type == GM_PROTO_PATCH) &&
+		    (h.flags & GM_PROTO_F_ZSTD)) {
 			rc = gm_proto_unzstd(dctx, p, h.len, &plain, &e);
 			h.flags &= (uint8_t)~GM_PROTO_F_ZSTD;
 			h.len = (uint32_t)plain.len;
@@ -646,7 +718,8 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 		}
 		if (!rc && (h.type == GM_PROTO_OPEN_WRITE || h.type == GM_PROTO_DATA ||
 		            h.type == GM_PROTO_HOLE || h.type == GM_PROTO_CHUNK ||
-		            h.type == GM_PROTO_COMMIT || h.type == GM_PROTO_ABORT)) {
+		            h.type == GM_PROTO_COMMIT || h.type == GM_PROTO_ABORT ||
+		            h.type == GM_PROTO_OPEN_PATCH || h.type == GM_PROTO_PATCH)) {
 			if (handle_write(&s, &sd, &m, &e))
 				continue;
 			rc = e.rc;

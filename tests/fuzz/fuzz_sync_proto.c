@@ -27,10 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *p = data + GM_PROTO_HDR;
 		data += GM_PROTO_HDR + h.len;
 		size -= GM_PROTO_HDR + h.len;
-		if (h.type == GM_PROTO_DATA && (h.flags & 1)) {
+		if ((h.type == GM_PROTO_DATA || h.type == GM_PROTO_PATCH) &&
+		    (h.flags & GM_PROTO_F_ZSTD)) {
 			if (gm_proto_unzstd(dctx, p, h.len, &plain, &err))
 				continue;
-			h.flags = 0;
+			h.flags &= (uint8_t)~GM_PROTO_F_ZSTD;
 			h.len = (uint32_t)plain.len;
 			p = (const uint8_t *)plain.data;
 		}

@@ -19,6 +19,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "sync/delta.h"
 #include "sync/endpoint.h"
 #include "sync/local.h"
 #include "util/buf.h"
@@ -534,20 +535,21 @@ static void corrupt_journal_discarded(void **state)
 	struct gm_err err = GM_ERR_INIT;
 	assert_int_equal(s->ops->stat(s, "big2", &sm, NULL, &err), GM_OK);
 
-	const char *cases[] = {"flip", "short", "magic"};
+	const char *cases[] = {"flip first", "flip last", "magic"};
 	for (size_t c = 0; c < 3; c++) {
 		assert_int_equal(copy_file(s, d, "big2", 0, 2, NULL).rc, GM_ERR_INTERRUPTED);
 		assert_int_equal(find_area_file(fx, "journal.", j, sizeof(j)), 1);
 		int fd = open(j, O_RDWR);
 		struct stat st;
 		fstat(fd, &st);
+		/* header: 64 fixed bytes, the path, a checksum; then two records */
+		off_t rec = (st.st_size - (64 + 4 + 8)) / 2;
 		unsigned char b = 0;
-		if (c == 0) { /* a byte in the middle of the last record */
-			assert_int_equal(pread(fd, &b, 1, st.st_size - 100), 1);
+		off_t pos = c == 0 ? st.st_size - rec - 100 : st.st_size - 100;
+		if (c < 2) { /* a byte in the middle of a record: its checksum fails */
+			assert_int_equal(pread(fd, &b, 1, pos), 1);
 			b ^= 0x40;
-			assert_int_equal(pwrite(fd, &b, 1, st.st_size - 100), 1);
-		} else if (c == 1) { /* cut mid-record */
-			assert_int_equal(ftruncate(fd, st.st_size - 10), 0);
+			assert_int_equal(pwrite(fd, &b, 1, pos), 1);
 		} else {
 			assert_int_equal(pwrite(fd, "X", 1, 0), 1);
 		}
@@ -571,6 +573,58 @@ static void corrupt_journal_discarded(void **state)
 	char p[256], q[256];
 	pathf(p, sizeof(p), "%s/big2", fx->src);
 	pathf(q, sizeof(q), "%s/big2", fx->root);
+	assert_same_file(p, q);
+	gm_err_release(&err);
+	gm_sync_endpoint_close(s);
+	gm_sync_endpoint_close(d);
+}
+
+/* Power lost while a record was appended: the records before it are kept, the journal is
+ * cut back to them, and the copy resumes after the last whole one. */
+static void cut_journal_record_resumes(void **state)
+{
+	struct fx *fx = *state;
+	char j[256], q[256], p[256];
+	make_big(fx, "big3", 3 * GM_SYNC_CHUNK + 777, 11);
+	struct gm_sync_endpoint *s = open_ep(fx->src, false), *d = open_ep(fx->root, true);
+	struct gm_sync_meta sm;
+	struct gm_err err = GM_ERR_INIT;
+	struct stat st;
+	assert_int_equal(s->ops->stat(s, "big3", &sm, NULL, &err), GM_OK);
+	assert_int_equal(copy_file(s, d, "big3", 0, 2, NULL).rc, GM_ERR_INTERRUPTED);
+	assert_int_equal(find_area_file(fx, "journal.", j, sizeof(j)), 1);
+	assert_int_equal(stat(j, &st), 0);
+	off_t head = 64 + 4 + 8, rec = (st.st_size - head) / 2;
+	assert_int_equal(head + 2 * rec, st.st_size);
+	assert_int_equal(truncate(j, st.st_size - 10), 0); /* the second record cut short */
+
+	struct gm_sync_writer *w = NULL;
+	uint64_t at = 99;
+	assert_int_equal(d->ops->open_write(d, "big3", &sm, 0, &w, &at, &err), GM_OK);
+	assert_int_equal(at, GM_SYNC_CHUNK);
+	assert_int_equal(stat(j, &st), 0);
+	assert_int_equal(st.st_size, head + rec); /* cut back to the whole record */
+	d->ops->abort(w, true);
+
+	struct copy_res r = copy_file(s, d, "big3", 0, 0, NULL);
+	assert_int_equal(r.rc, GM_OK);
+	assert_int_equal(r.resume_at, GM_SYNC_CHUNK);
+	assert_int_equal(r.chunks, 3);
+	pathf(p, sizeof(p), "%s/big3", fx->src);
+	pathf(q, sizeof(q), "%s/big3", fx->root);
+	assert_same_file(p, q);
+	struct gm_sync_hash h;
+	assert_int_equal(s->ops->hash(s, "big3", &h, NULL, &err), GM_OK);
+	assert_true(gm_sync_hash_equal(&h, &r.written));
+
+	/* a cut in the first record leaves nothing to resume from */
+	unlink(q);
+	assert_int_equal(copy_file(s, d, "big3", 0, 1, NULL).rc, GM_ERR_INTERRUPTED);
+	assert_int_equal(stat(j, &st), 0);
+	assert_int_equal(truncate(j, st.st_size - 1), 0);
+	r = copy_file(s, d, "big3", 0, 0, NULL);
+	assert_int_equal(r.rc, GM_OK);
+	assert_int_equal(r.resume_at, 0);
 	assert_same_file(p, q);
 	gm_err_release(&err);
 	gm_sync_endpoint_close(s);
@@ -973,6 +1027,210 @@ static void second_writer_refused(void **state)
 	gm_err_release(&err);
 }
 
+/* ---- several writers of one run ---- */
+
+static void joined_writers(void **state)
+{
+	struct fx *fx = *state;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_open_opts o = {.writable = true};
+	struct gm_sync_endpoint *a = NULL, *b = NULL, *c = NULL;
+	char p[256], buf[64] = {0};
+
+	/* no primary yet: nothing to join (no lock file at all) */
+	o.join_token = "0123456789abcdef0123456789abcdef";
+	assert_int_equal(gm_sync_local_open(fx->root, &o, &b, &err), GM_ERR_USAGE);
+	assert_null(b);
+	assert_non_null(strstr(gm_err_msg(&err), "no gpumigrate sync is writing there"));
+
+	a = open_ep(fx->root, true);
+	const char *tok = gm_sync_local_token(a);
+	assert_non_null(tok);
+	assert_int_equal(strlen(tok), 32);
+	assert_int_equal(strspn(tok, "0123456789abcdef"), 32);
+	pathf(p, sizeof(p), "%s/.gpumigrate/lock", fx->root);
+	int fd = open(p, O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 32);
+	close(fd);
+	assert_string_equal(buf, tok);
+
+	/* a stale temporary file of a dead run: a secondary leaves it alone */
+	pathf(p, sizeof(p), "%s/.gpumigrate/tmp.1.dead.2", fx->root);
+	put_file(p, "x", 1, 0600);
+
+	/* the right token joins, and writes */
+	o.join_token = tok;
+	if (gm_sync_local_open(fx->root, &o, &b, &err) != GM_OK)
+		fail_msg("%s", gm_err_msg(&err));
+	assert_null(gm_sync_local_token(b));
+	assert_int_equal(access(p, F_OK), 0);
+	struct gm_sync_meta m = {.kind = GM_SYNC_FILE, .mode = 0600, .size = 5};
+	struct gm_sync_writer *w = NULL;
+	struct gm_sync_hash h;
+	uint64_t at;
+	gm_sync_hash_buf("hello", 5, &h);
+	assert_int_equal(b->ops->open_write(b, "f", &m, 0, &w, &at, &err), GM_OK);
+	assert_int_equal(b->ops->write(w, "hello", 5, &err), GM_OK);
+	assert_int_equal(b->ops->chunk(w, &h, &err), GM_OK);
+	assert_int_equal(b->ops->commit(w, &h, &m, NULL, NULL, &err), GM_OK);
+	/* both write at once without clashing temporary names */
+	struct gm_sync_writer *wa = NULL, *wb = NULL;
+	assert_int_equal(a->ops->open_write(a, "g", &m, 0, &wa, &at, &err), GM_OK);
+	assert_int_equal(b->ops->open_write(b, "h", &m, 0, &wb, &at, &err), GM_OK);
+	assert_int_equal(a->ops->write(wa, "hello", 5, &err), GM_OK);
+	assert_int_equal(b->ops->write(wb, "hello", 5, &err), GM_OK);
+	assert_int_equal(a->ops->commit(wa, &h, &m, NULL, NULL, &err), GM_OK);
+	assert_int_equal(b->ops->commit(wb, &h, &m, NULL, NULL, &err), GM_OK);
+	assert_int_equal(a->ops->stat(a, "h", &m, NULL, &err), GM_OK);
+	assert_int_equal(m.size, 5);
+
+	/* a directory one writer removed and made again is found again by the other */
+	struct gm_sync_meta dm = {.kind = GM_SYNC_DIR, .mode = 0755};
+	assert_int_equal(a->ops->mkdir(a, "d", &dm, &err), GM_OK);
+	m.size = 5;
+	assert_int_equal(b->ops->open_write(b, "d/x", &m, 0, &w, &at, &err), GM_OK);
+	assert_int_equal(b->ops->write(w, "hello", 5, &err), GM_OK);
+	assert_int_equal(b->ops->commit(w, &h, &m, NULL, NULL, &err), GM_OK);
+	assert_int_equal(a->ops->remove(a, "d", &err), GM_OK);
+	assert_int_equal(a->ops->mkdir(a, "d", &dm, &err), GM_OK);
+	assert_int_equal(b->ops->open_write(b, "d/y", &m, 0, &w, &at, &err), GM_OK);
+	assert_int_equal(b->ops->write(w, "hello", 5, &err), GM_OK);
+	if (b->ops->commit(w, &h, &m, NULL, NULL, &err) != GM_OK)
+		fail_msg("%s", gm_err_msg(&err));
+	assert_int_equal(a->ops->stat(a, "d/y", &m, NULL, &err), GM_OK);
+
+	/* a wrong token is refused */
+	o.join_token = "00000000000000000000000000000000";
+	assert_int_equal(gm_sync_local_open(fx->root, &o, &c, &err), GM_ERR_USAGE);
+	assert_null(c);
+	assert_non_null(strstr(gm_err_msg(&err), "the lock token differs"));
+	o.join_token = "short";
+	assert_int_equal(gm_sync_local_open(fx->root, &o, &c, &err), GM_ERR_USAGE);
+
+	/* once the primary is gone, its token joins nothing */
+	char saved[33];
+	memcpy(saved, tok, 33);
+	gm_sync_endpoint_close(b);
+	gm_sync_endpoint_close(a);
+	o.join_token = saved;
+	assert_int_equal(gm_sync_local_open(fx->root, &o, &c, &err), GM_ERR_USAGE);
+	assert_null(c);
+	assert_non_null(strstr(gm_err_msg(&err), "no gpumigrate sync is writing there any more"));
+	/* and the lock is free again for a new primary, with a new token */
+	a = open_ep(fx->root, true);
+	assert_string_not_equal(gm_sync_local_token(a), saved);
+	gm_sync_endpoint_close(a);
+	gm_err_release(&err);
+}
+
+/* ---- deltas ---- */
+
+enum { DSIZE = 40 << 20, DCHANGE_AT = 17 << 20, DCHANGE = 1 << 20 };
+
+static void delta_through_local(void **state)
+{
+	struct fx *fx = *state;
+	struct gm_err err = GM_ERR_INIT;
+	char p[256], q[256], area[256];
+	unsigned char *old = malloc(DSIZE), *new = malloc(DSIZE);
+	fill_random(old, DSIZE, 21);
+	memcpy(new, old, DSIZE);
+	fill_random(new + DCHANGE_AT, DCHANGE, 22);
+	pathf(p, sizeof(p), "%s/ckpt", fx->src);
+	pathf(q, sizeof(q), "%s/ckpt", fx->root);
+	put_file(p, new, DSIZE, 0640);
+	put_file(q, old, DSIZE, 0600);
+	struct gm_sync_endpoint *s = open_ep(fx->src, false), *d = open_ep(fx->root, true);
+	assert_false(d->caps & GM_SYNC_CAP_DELTA); /* locally a copy is cheaper */
+	assert_non_null(d->ops->signature);
+	struct gm_sync_meta sm, basis;
+	struct gm_sync_hash whole, written, bad;
+	struct gm_buf sig = GM_BUF_INIT, delta = GM_BUF_INIT;
+	assert_int_equal(s->ops->hash(s, "ckpt", &whole, &sm, &err), GM_OK);
+
+	assert_int_equal(d->ops->signature(d, "ckpt", &basis, &sig, &err), GM_OK);
+	assert_int_equal(basis.size, DSIZE);
+	assert_int_equal(basis.kind, GM_SYNC_FILE);
+	assert_true(sig.len > 0 && sig.len < 512 * 1024);
+	struct gm_sync_delta *g = NULL;
+	assert_int_equal(gm_sync_delta_gen_begin(sig.data, sig.len, &g, &err), GM_OK);
+	assert_int_equal(gm_sync_delta_gen_feed(g, new, DSIZE, true, &delta, &err), GM_OK);
+	gm_sync_delta_free(g);
+	assert_true(delta.len < 2 * MIB);
+
+	/* the rebuilt file is the source's, byte for byte; the delta fed in pieces */
+	struct gm_sync_writer *w = NULL;
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_OK);
+	assert_int_equal(d->ops->write(w, "x", 1, &err), GM_ERR_USAGE); /* not for patches */
+	d->ops->abort(w, false);
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_OK);
+	for (size_t off = 0; off < delta.len;) {
+		size_t n = delta.len - off < 300000 ? delta.len - off : 300000;
+		assert_int_equal(d->ops->patch(w, delta.data + off, n, false, &err), GM_OK);
+		off += n;
+	}
+	assert_int_equal(d->ops->patch(w, NULL, 0, true, &err), GM_OK);
+	if (d->ops->commit(w, &whole, &sm, NULL, &written, &err))
+		fail_msg("%s", gm_err_msg(&err));
+	assert_true(gm_sync_hash_equal(&whole, &written));
+	assert_same_file(p, q);
+	pathf(area, sizeof(area), "%s/.gpumigrate", fx->root);
+	assert_int_equal(count_entries(area), 1); /* the lock only */
+
+	/* the basis changed between signature and open_patch: refused */
+	put_file(q, old, DSIZE, 0600);
+	assert_int_equal(d->ops->signature(d, "ckpt", &basis, &sig, &err), GM_OK);
+	struct gm_sync_meta later = basis;
+	later.mtime_ns -= 1000000000;
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {later.mtime_ns / 1000000000, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, q, ts, 0), 0);
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_ERR_CHANGED);
+	assert_null(w);
+	assert_non_null(strstr(gm_err_msg(&err), "changed since its signature"));
+	assert_int_equal(count_entries(area), 1);
+
+	/* a wrong whole-file hash at commit: MISMATCH, the old file stays, nothing left over */
+	assert_int_equal(d->ops->signature(d, "ckpt", &basis, &sig, &err), GM_OK);
+	gm_buf_reset(&delta);
+	assert_int_equal(gm_sync_delta_gen_begin(sig.data, sig.len, &g, &err), GM_OK);
+	assert_int_equal(gm_sync_delta_gen_feed(g, new, DSIZE, true, &delta, &err), GM_OK);
+	gm_sync_delta_free(g);
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_OK);
+	assert_int_equal(d->ops->patch(w, delta.data, delta.len, true, &err), GM_OK);
+	bad = whole;
+	bad.b[3] ^= 1;
+	assert_int_equal(d->ops->commit(w, &bad, &sm, NULL, NULL, &err), GM_ERR_MISMATCH);
+	assert_int_equal(count_entries(area), 1);
+	int fd = open(q, O_RDONLY);
+	unsigned char *back = malloc(DSIZE);
+	assert_int_equal(read(fd, back, DSIZE), DSIZE);
+	close(fd);
+	assert_memory_equal(back, old, DSIZE);
+
+	/* a delta that stops early, or a commit without a whole hash, proves nothing */
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_OK);
+	assert_int_equal(d->ops->patch(w, delta.data, delta.len / 2, false, &err), GM_OK);
+	assert_int_equal(d->ops->commit(w, &whole, &sm, NULL, NULL, &err), GM_ERR_PROTOCOL);
+	assert_int_equal(d->ops->open_patch(d, "ckpt", &sm, &basis, 0, &w, &err), GM_OK);
+	assert_int_equal(d->ops->patch(w, delta.data, delta.len, true, &err), GM_OK);
+	assert_int_equal(d->ops->commit(w, NULL, &sm, NULL, NULL, &err), GM_ERR_PROTOCOL);
+	assert_int_equal(count_entries(area), 1);
+
+	/* a read-only endpoint signs but does not patch */
+	assert_int_equal(s->ops->signature(s, "ckpt", &basis, &sig, &err), GM_OK);
+	assert_int_equal(s->ops->open_patch(s, "ckpt", &sm, &basis, 0, &w, &err), GM_ERR_USAGE);
+	assert_int_equal(d->ops->signature(d, "nope", &basis, &sig, &err), GM_ERR_NOT_FOUND);
+
+	free(back);
+	free(old);
+	free(new);
+	gm_buf_release(&sig);
+	gm_buf_release(&delta);
+	gm_err_release(&err);
+	gm_sync_endpoint_close(s);
+	gm_sync_endpoint_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -981,11 +1239,14 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(copy_keeps_holes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(resume_after_abort, setup, teardown),
 	        cmocka_unit_test_setup_teardown(corrupt_journal_discarded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(cut_journal_record_resumes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(mismatch_puts_nothing_in_place, setup, teardown),
 	        cmocka_unit_test_setup_teardown(escapes_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(remove_tree_never_follows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(dirs_links_and_meta, setup, teardown),
 	        cmocka_unit_test_setup_teardown(second_writer_refused, setup, teardown),
+	        cmocka_unit_test_setup_teardown(joined_writers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(delta_through_local, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "sync/delta.h"
 #include "sync/endpoint.h"
 #include "sync/proto.h"
 #include "sync/remote.h"
@@ -81,13 +82,17 @@ static void assert_meta_equal(const struct gm_sync_meta *a, const struct gm_sync
 static size_t sample_msgs(struct gm_proto_msg *v)
 {
 	static const uint8_t types[] = {
-	        GM_PROTO_HELLO,     GM_PROTO_ERROR,    GM_PROTO_OK,         GM_PROTO_STAT,
-	        GM_PROTO_STAT_R,    GM_PROTO_LIST,     GM_PROTO_HASH,       GM_PROTO_HASH_R,
-	        GM_PROTO_XATTRS,    GM_PROTO_XATTRS_R, GM_PROTO_SPACE,      GM_PROTO_SPACE_R,
-	        GM_PROTO_OPEN_READ, GM_PROTO_DATA,     GM_PROTO_HOLE,       GM_PROTO_CHUNK,
-	        GM_PROTO_END,       GM_PROTO_CANCEL,   GM_PROTO_OPEN_WRITE, GM_PROTO_OPEN_WRITE_R,
-	        GM_PROTO_COMMIT,    GM_PROTO_COMMIT_R, GM_PROTO_ABORT,      GM_PROTO_MKDIR,
-	        GM_PROTO_SYMLINK,   GM_PROTO_HARDLINK, GM_PROTO_REMOVE,     GM_PROTO_SET_META,
+	        GM_PROTO_HELLO,      GM_PROTO_ERROR,        GM_PROTO_OK,
+	        GM_PROTO_STAT,       GM_PROTO_STAT_R,       GM_PROTO_LIST,
+	        GM_PROTO_HASH,       GM_PROTO_HASH_R,       GM_PROTO_XATTRS,
+	        GM_PROTO_XATTRS_R,   GM_PROTO_SPACE,        GM_PROTO_SPACE_R,
+	        GM_PROTO_OPEN_READ,  GM_PROTO_DATA,         GM_PROTO_HOLE,
+	        GM_PROTO_CHUNK,      GM_PROTO_END,          GM_PROTO_CANCEL,
+	        GM_PROTO_OPEN_WRITE, GM_PROTO_OPEN_WRITE_R, GM_PROTO_COMMIT,
+	        GM_PROTO_COMMIT_R,   GM_PROTO_ABORT,        GM_PROTO_MKDIR,
+	        GM_PROTO_SYMLINK,    GM_PROTO_HARDLINK,     GM_PROTO_REMOVE,
+	        GM_PROTO_SET_META,   GM_PROTO_SIGNATURE,    GM_PROTO_SIGNATURE_R,
+	        GM_PROTO_OPEN_PATCH, GM_PROTO_PATCH,
 	};
 	static const uint8_t data[] = "some \0 bytes";
 	size_t n = sizeof(types);
@@ -108,6 +113,7 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 			m->kind = GM_SYNC_DIR;
 			m->rc = GM_ERR_NOT_FOUND;
 			gm_buf_adds(&m->b, "no such directory");
+			m->has_hash = true; /* the lock token */
 			break;
 		case GM_PROTO_ERROR:
 			m->rc = GM_ERR_PERMISSION;
@@ -133,6 +139,21 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 			m->data = data;
 			m->data_len = sizeof(data);
 			break;
+		case GM_PROTO_PATCH:
+			m->data = data;
+			m->data_len = sizeof(data);
+			m->flags = GM_PROTO_F_EOF;
+			break;
+		case GM_PROTO_SIGNATURE_R:
+			gm_buf_add(&m->b, "rs\x016sig\0bytes", 13);
+			m->flags = GM_PROTO_F_MORE;
+			break;
+		case GM_PROTO_OPEN_PATCH:
+			m->basis = sample_meta();
+			m->basis.size = 42;
+			m->basis.mtime_ns = -7;
+			m->num = GM_SYNC_W_FSYNC;
+			break;
 		case GM_PROTO_END:
 			m->whole_valid = true;
 			m->changed = true;
@@ -148,7 +169,8 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 		    m->type == GM_PROTO_OPEN_READ || m->type == GM_PROTO_OPEN_WRITE ||
 		    m->type == GM_PROTO_MKDIR || m->type == GM_PROTO_SYMLINK ||
 		    m->type == GM_PROTO_HARDLINK || m->type == GM_PROTO_REMOVE ||
-		    m->type == GM_PROTO_SET_META)
+		    m->type == GM_PROTO_SET_META || m->type == GM_PROTO_SIGNATURE ||
+		    m->type == GM_PROTO_OPEN_PATCH)
 			gm_buf_adds(&m->a, "dir/sub dir/f\xff\xfe\nname");
 	}
 	return n;
@@ -175,6 +197,8 @@ static void test_roundtrip_every_type(void **state)
 			assert_int_equal(out.kind, GM_SYNC_DIR);
 			assert_int_equal(out.rc, GM_ERR_NOT_FOUND);
 			assert_string_equal(gm_buf_cstr(&out.b), "no such directory");
+			assert_true(out.has_hash);
+			assert_memory_equal(out.hash.b, m->hash.b, 16);
 			break;
 		case GM_PROTO_ERROR:
 			assert_int_equal(out.rc, GM_ERR_PERMISSION);
@@ -206,8 +230,19 @@ static void test_roundtrip_every_type(void **state)
 		case GM_PROTO_HOLE:
 		case GM_PROTO_OPEN_READ: assert_int_equal(out.num, m->num); break;
 		case GM_PROTO_DATA:
+		case GM_PROTO_PATCH:
 			assert_int_equal(out.data_len, m->data_len);
 			assert_memory_equal(out.data, m->data, m->data_len);
+			break;
+		case GM_PROTO_SIGNATURE_R:
+			assert_meta_equal(&out.meta, &m->meta);
+			assert_int_equal(out.b.len, 13);
+			assert_memory_equal(out.b.data, m->b.data, 13);
+			break;
+		case GM_PROTO_OPEN_PATCH:
+			assert_meta_equal(&out.meta, &m->meta);
+			assert_meta_equal(&out.basis, &m->basis);
+			assert_int_equal(out.num, GM_SYNC_W_FSYNC);
 			break;
 		case GM_PROTO_CHUNK:
 		case GM_PROTO_COMMIT_R: assert_memory_equal(out.hash.b, m->hash.b, 16); break;
@@ -325,7 +360,7 @@ static void test_truncation_at_every_byte(void **state)
 	struct gm_buf frame = GM_BUF_INIT;
 	size_t n = sample_msgs(v);
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].type == GM_PROTO_DATA)
+		if (v[i].type == GM_PROTO_DATA || v[i].type == GM_PROTO_PATCH)
 			continue; /* any length is a valid DATA frame */
 		gm_buf_reset(&frame);
 		gm_proto_encode(&v[i], &frame);
@@ -347,7 +382,7 @@ static void test_truncation_at_every_byte(void **state)
 		gm_proto_msg_release(&v[i]);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (v[i].type == GM_PROTO_DATA)
+		if (v[i].type == GM_PROTO_DATA || v[i].type == GM_PROTO_PATCH)
 			gm_proto_msg_release(&v[i]);
 	gm_buf_release(&frame);
 }
@@ -1095,6 +1130,284 @@ static void test_server_version_mismatch(void **state)
 	gm_err_release(&err);
 }
 
+/* A signature larger than a frame is split; flags are only accepted where they mean
+ * something; a SIGNATURE_R part over its cap is refused. */
+static void test_delta_frames(void **state)
+{
+	size_t len = (5 * GM_PROTO_SIG_PART) / 2, next = 0, frames = 0;
+	uint8_t *sig = malloc(len);
+	struct gm_buf frame = GM_BUF_INIT, got = GM_BUF_INIT;
+	struct gm_proto_msg m;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_meta basis = sample_meta();
+	gm_proto_msg_init(&m);
+	for (size_t i = 0; i < len; i++)
+		sig[i] = (uint8_t)(i * 7);
+	do {
+		struct gm_proto_hdr h;
+		gm_buf_reset(&frame);
+		gm_proto_encode_signature(5, &basis, sig, len, &next, &frame);
+		assert_int_equal(gm_proto_hdr_decode((const uint8_t *)frame.data, &h, &err), GM_OK);
+		assert_int_equal(h.type, GM_PROTO_SIGNATURE_R);
+		assert_int_equal((h.flags & GM_PROTO_F_MORE) != 0, next < len);
+		assert_int_equal(
+		        gm_proto_decode(&h, (const uint8_t *)frame.data + GM_PROTO_HDR, &m, &err),
+		        GM_OK);
+		assert_meta_equal(&m.meta, &basis);
+		gm_buf_add(&got, m.b.data, m.b.len);
+		frames++;
+	} while (next < len);
+	assert_int_equal(frames, 3);
+	assert_int_equal(got.len, len);
+	assert_memory_equal(got.data, sig, len);
+	/* an empty signature is one frame without F_MORE */
+	next = 0;
+	gm_buf_reset(&frame);
+	gm_proto_encode_signature(5, &basis, NULL, 0, &next, &frame);
+	assert_int_equal(frame.data[5], 0);
+
+	/* a part over the cap */
+	gm_buf_reset(&frame);
+	gm_proto_put_meta(&frame, &basis);
+	gm_proto_put_bytes(&frame, sig, GM_PROTO_SIG_PART + 1);
+	assert_int_equal(decode_raw(GM_PROTO_SIGNATURE_R, 0, frame.data, frame.len),
+	                 GM_ERR_PROTOCOL);
+	/* flags where they do not belong */
+	assert_int_equal(decode_raw(GM_PROTO_DATA, GM_PROTO_F_EOF, "x", 1), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_raw(GM_PROTO_PATCH, GM_PROTO_F_MORE, "x", 1), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_raw(GM_PROTO_PATCH, GM_PROTO_F_EOF, "x", 1), GM_OK);
+	assert_int_equal(decode_raw(GM_PROTO_PATCH, GM_PROTO_F_EOF, "", 0), GM_OK);
+	gm_buf_reset(&frame);
+	gm_proto_put_meta(&frame, &basis);
+	gm_proto_put_bytes(&frame, "s", 1);
+	assert_int_equal(decode_raw(GM_PROTO_SIGNATURE_R, GM_PROTO_F_ZSTD, frame.data, frame.len),
+	                 GM_ERR_PROTOCOL);
+	/* PATCH compresses like DATA, and keeps its EOF flag */
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	memset(sig, 'a', 100000);
+	gm_buf_reset(&frame);
+	gm_proto_encode_patch(9, sig, 100000, true, z, &frame);
+	assert_true(frame.len < 1000);
+	assert_int_equal(frame.data[4], GM_PROTO_PATCH);
+	assert_int_equal((uint8_t)frame.data[5], GM_PROTO_F_ZSTD | GM_PROTO_F_EOF);
+	ZSTD_freeCCtx(z);
+	/* a path is required */
+	assert_int_equal(decode_path(GM_PROTO_SIGNATURE, "", 0), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_path(GM_PROTO_SIGNATURE, "../x", 4), GM_ERR_PROTOCOL);
+	free(sig);
+	gm_buf_release(&frame);
+	gm_buf_release(&got);
+	gm_proto_msg_release(&m);
+	gm_err_release(&err);
+}
+
+/* Every connection of a writable endpoint writes: requests go round the connections, and a
+ * change sent on a secondary would be refused if its server had not joined the lock. */
+static void test_remote_all_connections_write(void **state)
+{
+	struct pair *p = pair_start(true, false, 4);
+	struct gm_sync_endpoint *ep = p->ep;
+	const struct gm_sync_ops *o = ep->ops;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0}, meta;
+	struct gm_buf path = GM_BUF_INIT;
+	for (int i = 0; i < 16; i++) {
+		gm_buf_reset(&path);
+		gm_buf_addf(&path, "d%d", i);
+		if (o->mkdir(ep, gm_buf_cstr(&path), &dmeta, &err))
+			fail_msg("mkdir %d: %s", i, gm_err_msg(&err));
+		gm_buf_adds(&path, "/f");
+		put_file(ep, gm_buf_cstr(&path), "data", 4);
+		assert_int_equal(o->set_meta(ep, gm_buf_cstr(&path), &dmeta, 0, &err), GM_OK);
+	}
+	for (int i = 0; i < 16; i++) {
+		gm_buf_reset(&path);
+		gm_buf_addf(&path, "d%d/f", i);
+		assert_int_equal(o->stat(ep, gm_buf_cstr(&path), &meta, NULL, &err), GM_OK);
+		assert_int_equal(meta.size, 4);
+		assert_int_equal(meta.mode, 0755);
+		gm_buf_reset(&path);
+		gm_buf_addf(&path, "d%d", i);
+		assert_int_equal(o->remove(ep, gm_buf_cstr(&path), &err), GM_OK);
+	}
+	assert_true(gm_sync_remote_wire_bytes(ep) > 0);
+	assert_int_equal(gm_sync_remote_wire_bytes(NULL), 0);
+	gm_buf_release(&path);
+	gm_err_release(&err);
+
+	/* a client that joins with another token is refused by the server */
+	struct pair q = {0};
+	int sv[2];
+	struct gm_buf frame = GM_BUF_INIT, payload = GM_BUF_INIT;
+	struct gm_proto_msg m;
+	struct gm_proto_hdr h;
+	memcpy(q.root, p->root, sizeof(q.root));
+	q.writable = true;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	q.sfd = sv[1];
+	assert_int_equal(pthread_create(&q.thread, NULL, server_main, &q), 0);
+	gm_proto_msg_init(&m);
+	m.type = GM_PROTO_HELLO;
+	m.num = GM_PROTO_VERSION;
+	gm_buf_adds(&m.a, GM_VERSION);
+	m.features = GM_PROTO_FEAT_SECONDARY;
+	m.has_hash = true;
+	memset(m.hash.b, 0xab, 16);
+	gm_proto_encode(&m, &frame);
+	assert_int_equal(gm_proto_write_all(sv[0], frame.data, frame.len, &err), GM_OK);
+	assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err), GM_OK);
+	assert_int_equal(gm_proto_decode(&h, (uint8_t *)payload.data, &m, &err), GM_OK);
+	assert_int_equal(m.type, GM_PROTO_HELLO);
+	assert_int_equal(m.rc, GM_ERR_USAGE);
+	assert_non_null(strstr(gm_buf_cstr(&m.b), "the lock token differs"));
+	assert_false(m.has_hash);
+	pthread_join(q.thread, NULL);
+	assert_int_equal(q.server_rc, GM_ERR_USAGE);
+	close(sv[0]);
+	gm_proto_msg_release(&m);
+	gm_buf_release(&frame);
+	gm_buf_release(&payload);
+	gm_err_release(&err);
+	pair_stop(p, 4);
+}
+
+static void fill_rand(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* Sends new as a delta against the server's copy of path, the way the engine does. */
+static enum gm_rc push_delta(struct gm_sync_endpoint *ep, const char *path, const uint8_t *new,
+                             size_t size, const struct gm_sync_meta *sm,
+                             const struct gm_sync_meta *force_basis, struct gm_err *err)
+{
+	const struct gm_sync_ops *o = ep->ops;
+	struct gm_sync_meta basis;
+	struct gm_buf sig = GM_BUF_INIT, delta = GM_BUF_INIT;
+	struct gm_sync_delta *g = NULL;
+	struct gm_sync_writer *w = NULL;
+	struct gm_sync_hash whole, written;
+	gm_sync_hash_buf(new, size, &whole);
+	enum gm_rc rc = o->signature(ep, path, &basis, &sig, err);
+	if (rc)
+		goto out;
+	assert_int_equal(basis.kind, GM_SYNC_FILE);
+	if (force_basis)
+		basis = *force_basis;
+	assert_int_equal(gm_sync_delta_gen_begin(sig.data, sig.len, &g, err), GM_OK);
+	rc = o->open_patch(ep, path, sm, &basis, 0, &w, err);
+	if (rc)
+		goto out;
+	for (size_t off = 0; !rc && off < size;) {
+		size_t n = size - off < (1u << 20) ? size - off : (1u << 20);
+		gm_buf_reset(&delta);
+		assert_int_equal(
+		        gm_sync_delta_gen_feed(g, new + off, n, off + n == size, &delta, err),
+		        GM_OK);
+		off += n;
+		rc = o->patch(w, delta.data, delta.len, off == size, err);
+	}
+	if (rc) {
+		o->abort(w, false);
+		goto out;
+	}
+	rc = o->commit(w, &whole, sm, NULL, &written, err);
+	if (!rc)
+		assert_true(gm_sync_hash_equal(&whole, &written));
+out:
+	gm_sync_delta_free(g);
+	gm_buf_release(&sig);
+	gm_buf_release(&delta);
+	return rc;
+}
+
+/* 1 MiB changed inside a 40 MiB file crosses the wire as about 1 MiB, and the server's
+ * rebuild is byte for byte the source. */
+static void delta_over_pair(bool compress)
+{
+	enum { SIZE = 40 << 20, AT = 17 << 20, CHANGE = 1 << 20 };
+	struct pair *p = pair_start(true, compress, 2);
+	struct gm_sync_endpoint *ep = p->ep;
+	struct gm_err err = GM_ERR_INIT;
+	uint8_t *old = malloc(SIZE), *new = malloc(SIZE), *back = malloc(SIZE);
+	fill_rand(old, SIZE, 1);
+	memcpy(new, old, SIZE);
+	fill_rand(new + AT, CHANGE, 2);
+	struct gm_buf path = GM_BUF_INIT;
+	gm_buf_addf(&path, "%s/ckpt", p->root);
+	int fd = open(gm_buf_cstr(&path), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(write(fd, old, SIZE), SIZE);
+	close(fd);
+	assert_true(ep->caps & GM_SYNC_CAP_DELTA);
+
+	struct gm_sync_meta sm = {GM_SYNC_FILE,          0640, 0, 0, 1, SIZE, SIZE,
+	                          1600000000000000000ll, 0,    0, 0};
+	uint64_t before = gm_sync_remote_wire_bytes(ep);
+	if (push_delta(ep, "ckpt", new, SIZE, &sm, NULL, &err))
+		fail_msg("%s", gm_err_msg(&err));
+	uint64_t wire = gm_sync_remote_wire_bytes(ep) - before;
+	print_message("delta of 1 MiB in 40 MiB%s: %llu bytes on the wire\n",
+	              compress ? " (zstd)" : "", (unsigned long long)wire);
+	assert_true(wire > CHANGE);
+	assert_true(wire < 2 * CHANGE);
+	fd = open(gm_buf_cstr(&path), O_RDONLY);
+	assert_int_equal(read(fd, back, SIZE), SIZE);
+	close(fd);
+	assert_memory_equal(back, new, SIZE);
+	struct stat st;
+	assert_int_equal(stat(gm_buf_cstr(&path), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_mtim.tv_sec, 1600000000);
+
+	/* a basis that changed since the signature: heard at commit, the file stays */
+	struct gm_sync_meta stale = sm;
+	stale.size = SIZE;
+	stale.mtime_ns = 1;
+	memcpy(old, new, SIZE);
+	fill_rand(new + AT, CHANGE, 3);
+	assert_int_equal(push_delta(ep, "ckpt", new, SIZE, &sm, &stale, &err), GM_ERR_CHANGED);
+	assert_non_null(strstr(gm_err_msg(&err), "changed since its signature"));
+	fd = open(gm_buf_cstr(&path), O_RDONLY);
+	assert_int_equal(read(fd, back, SIZE), SIZE);
+	close(fd);
+	assert_memory_equal(back, old, SIZE);
+	/* no such file to sign */
+	struct gm_sync_meta basis;
+	struct gm_buf sig = GM_BUF_INIT;
+	assert_int_equal(ep->ops->signature(ep, "nope", &basis, &sig, &err), GM_ERR_NOT_FOUND);
+	gm_buf_release(&sig);
+	/* and the connections still work */
+	if (push_delta(ep, "ckpt", new, SIZE, &sm, NULL, &err))
+		fail_msg("%s", gm_err_msg(&err));
+	gm_buf_release(&path);
+	free(old);
+	free(new);
+	free(back);
+	gm_err_release(&err);
+	pair_stop(p, 2);
+
+	/* a read-only server does not offer deltas */
+	p = pair_start(false, compress, 1);
+	assert_false(p->ep->caps & GM_SYNC_CAP_DELTA);
+	pair_stop(p, 1);
+}
+
+static void test_remote_delta(void **state)
+{
+	delta_over_pair(false);
+}
+
+static void test_remote_delta_zstd(void **state)
+{
+	delta_over_pair(true);
+}
+
 /* ---- hostile or dying servers, written by hand ---- */
 
 enum fake_mode {
@@ -1192,7 +1505,7 @@ static void test_client_version_mismatch(void **state)
 	assert_null(ep);
 	assert_string_equal(
 	        gm_err_msg(&err),
-	        "gpumigrate " GM_VERSION " here speaks sync protocol 1, but 'evil' runs "
+	        "gpumigrate " GM_VERSION " here speaks sync protocol 2, but 'evil' runs "
 	        "gpumigrate 7.0.0 (protocol 99): install the same version on both hosts");
 	pthread_join(fk.thread, NULL);
 	gm_err_release(&err);
@@ -1302,6 +1615,10 @@ int main(void)
 	        cmocka_unit_test(test_client_refuses_bad_names),
 	        cmocka_unit_test(test_lost_connection_fails_waiting_calls),
 	        cmocka_unit_test(test_missing_root),
+	        cmocka_unit_test(test_delta_frames),
+	        cmocka_unit_test(test_remote_all_connections_write),
+	        cmocka_unit_test(test_remote_delta),
+	        cmocka_unit_test(test_remote_delta_zstd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
