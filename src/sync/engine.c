@@ -1203,8 +1203,10 @@ static unsigned pick_jobs(const struct gm_sync_opts *o, bool remote)
 	unsigned cpus = n > 0 ? (unsigned)n : 2;
 	if (cpus < 2)
 		cpus = 2;
+	/* Over ssh a worker mostly waits for its commit's reply: more of them keep the
+	 * connections full (16 measured best on 2 CPUs for 4 KiB files). */
 	if (remote)
-		return cpus * 4 < 8 ? 8 : (cpus * 4 > 64 ? 64 : cpus * 4);
+		return cpus * 8 < 16 ? 16 : (cpus * 8 > 64 ? 64 : cpus * 8);
 	return cpus > 64 ? 64 : cpus;
 }
 

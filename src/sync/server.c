@@ -4,6 +4,7 @@
  * hashes, listings. Every frame out goes through one lock, whole, so frames never mix. */
 #include "sync/server.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,6 +660,10 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 
 	memset(&s, 0, sizeof(s));
 	s.in = in_fd;
+	/* Bigger pipes from and to sshd mean fewer wakeups per MiB (best effort: sockets and
+	 * capped kernels refuse it, which is fine). */
+	(void)fcntl(in_fd, F_SETPIPE_SZ, 1 << 20);
+	(void)fcntl(out_fd, F_SETPIPE_SZ, 1 << 20);
 	s.out = out_fd;
 	s.writable = writable;
 	pthread_mutex_init(&s.out_lock, NULL);
