@@ -3,6 +3,7 @@ entry, judged by rsync -ani --checksum (which must print nothing); an unreachabl
 a host without gpumigrate give exit 4 and one clear message; a hostile server is refused
 without anything written outside the destination; a transfer killed with -9 completes on
 the rerun."""
+import json
 import os
 import signal
 import stat
@@ -251,3 +252,43 @@ def test_delta_against_an_unrelated_basis_is_still_exact(sshd, tmp_path):
     assert r.code == 0, r.err
     assert r.json()["bytes_sent"] >= 20 << 20
     assert (remote / "f.bin").read_bytes() == (src / "f.bin").read_bytes()
+
+
+def test_killed_many_times_at_random_then_complete(sshd, tmp_path):
+    """kill -9 the client or the remote servers at random moments, six times, each time
+    starting the same command again: the last run completes, the tree is exact, nothing
+    partial sits under a final name, and at least one rerun resumed from a journal."""
+    import random
+    rng = random.Random(5)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(2):
+        (src / f"big{i}").write_bytes(os.urandom(40 << 20))
+    for i in range(300):
+        (src / "d" / f"small{i}").write_bytes(os.urandom(rng.randint(0, 20000)))
+    dst = tmp_path / "dst"
+    args = [BIN, "sync", "--json", *sshd.sync_args(), "--bwlimit", "60M", f"{src}/",
+            sshd.spec(f"{dst}/")]
+    resumed = 0
+    for attempt in range(6):
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+        time.sleep(rng.uniform(0.2, 1.2))
+        if attempt % 2 == 0:
+            os.killpg(p.pid, signal.SIGKILL)  # the client and its ssh processes
+        else:
+            subprocess.run(["pkill", "-9", "-f", f"sync --server --root '?{dst}"])
+        out, _ = p.communicate(timeout=60)
+        if p.returncode == 0 and out:
+            resumed += json.loads(out)["resumed_bytes"]
+    r = sync(sshd, "--json", f"{src}/", sshd.spec(f"{dst}/"))
+    assert r.code == 0, r.err
+    resumed += r.json()["resumed_bytes"]
+    assert rsync_diff(src, dst) == ""
+    assert resumed > 0
+    # Whatever a kill left behind lives only in the work area.
+    for d, _, files in os.walk(dst):
+        if ".gpumigrate" in d:
+            continue
+        for f in files:
+            assert (src / os.path.relpath(os.path.join(d, f), dst)).exists(), f
