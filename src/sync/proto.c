@@ -432,6 +432,15 @@ static const uint8_t *get_bytes(struct cursor *c, size_t max, size_t *len, const
 	return p;
 }
 
+/* A length-prefixed blob of at most max bytes, appended to out. */
+static void get_blob(struct cursor *c, size_t max, struct gm_buf *out, const char *what)
+{
+	size_t n;
+	const uint8_t *p = get_bytes(c, max, &n, what);
+	if (!c->bad)
+		gm_buf_add(out, p, n);
+}
+
 /* Text without NUL (messages, versions, link targets) into out. */
 static void get_text(struct cursor *c, size_t max, struct gm_buf *out, const char *what)
 {
@@ -532,8 +541,6 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 {
 	struct cursor cur = {payload, h->len, false, NULL};
 	struct cursor *c = &cur;
-	size_t n;
-	const uint8_t *p;
 
 	gm_proto_msg_reset(m);
 	m->type = h->type;
@@ -584,9 +591,7 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 	case GM_PROTO_SIGNATURE: get_path(c, false, &m->a, "path"); break;
 	case GM_PROTO_SIGNATURE_R:
 		get_meta(c, &m->meta);
-		p = get_bytes(c, GM_PROTO_SIG_PART, &n, "signature");
-		if (!c->bad)
-			gm_buf_add(&m->b, p, n);
+		get_blob(c, GM_PROTO_SIG_PART, &m->b, "signature");
 		break;
 	case GM_PROTO_OPEN_PATCH:
 		get_path(c, false, &m->a, "path");
@@ -607,11 +612,7 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 		get_hash(c, &m->hash);
 		get_meta(c, &m->meta);
 		break;
-	case GM_PROTO_XATTRS_R:
-		p = get_bytes(c, GM_SYNC_XATTRS_MAX, &n, "xattrs");
-		if (!c->bad)
-			gm_buf_add(&m->b, p, n);
-		break;
+	case GM_PROTO_XATTRS_R: get_blob(c, GM_SYNC_XATTRS_MAX, &m->b, "xattrs"); break;
 	case GM_PROTO_SPACE_R:
 	case GM_PROTO_OPEN_WRITE_R: m->num = get_u64(c, "number"); break;
 	case GM_PROTO_HOLE:
@@ -659,11 +660,9 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 		get_hash(c, &m->hash);
 		get_meta(c, &m->meta);
 		m->has_b = get_bool(c, "has xattrs");
-		p = get_bytes(c, GM_SYNC_XATTRS_MAX, &n, "xattrs");
-		if (!c->bad && !m->has_b && n)
-			fail(c, "xattrs");
-		if (!c->bad)
-			gm_buf_add(&m->b, p, n);
+		get_blob(c, GM_SYNC_XATTRS_MAX, &m->b, "xattrs");
+		if (!c->bad && !m->has_b && m->b.len)
+			fail(c, "xattrs"); /* the frame is refused whole */
 		break;
 	case GM_PROTO_MKDIR:
 		get_path(c, false, &m->a, "path");

@@ -258,10 +258,17 @@ static void conn_encode_raw(struct conn *cn, uint8_t type, bool eof, uint32_t id
 		pthread_mutex_unlock(&cn->send_lock);
 }
 
-static void conn_encode_data(struct conn *cn, uint32_t id, const void *data, size_t len,
-                             struct gm_buf *out)
+/* Sends a frame that carries only its type, id and flags (CANCEL, ABORT); errors are the
+ * connection's, heard by the next call. */
+static void conn_send_control(struct conn *cn, uint8_t type, uint32_t id, uint8_t flags)
 {
-	conn_encode_raw(cn, GM_PROTO_DATA, false, id, data, len, out);
+	struct gm_proto_msg m;
+	gm_proto_msg_init(&m);
+	m.type = type;
+	m.id = id;
+	m.flags = flags;
+	conn_send(cn, &m, NULL);
+	gm_proto_msg_release(&m);
 }
 
 /* ---- receiving ---- */
@@ -440,6 +447,20 @@ static struct conn *pick(struct remote *r)
 	return &r->conns[start % r->nconns];
 }
 
+/* Registers c on cn and sends req as its request (req->id is set). On failure c is out of
+ * the table again, and err says why. */
+static enum gm_rc call_start(struct conn *cn, struct call *c, struct gm_proto_msg *req,
+                             struct gm_err *err)
+{
+	if (!call_register(cn, c, err))
+		return err->rc;
+	req->id = c->id;
+	enum gm_rc rc = conn_send(cn, req, err);
+	if (rc)
+		call_forget(cn, c);
+	return rc;
+}
+
 /* One request, one reply. *reply receives the reply item (free it), unless it was an ERROR. */
 static enum gm_rc rpc(struct remote *r, struct gm_proto_msg *req, uint8_t expect,
                       struct gm_sync_list *list, struct item **reply, struct gm_err *err)
@@ -450,17 +471,8 @@ static enum gm_rc rpc(struct remote *r, struct gm_proto_msg *req, uint8_t expect
 	call_init(&c, CALL_RPC, expect);
 	c.list = list;
 	*reply = NULL;
-	if (!call_register(cn, &c, err)) {
-		rc = err->rc;
-		goto out;
-	}
-	req->id = c.id;
-	rc = conn_send(cn, req, err);
-	if (rc) {
-		call_forget(cn, &c);
-		goto out;
-	}
-	for (;;) {
+	rc = call_start(cn, &c, req, err);
+	while (!rc) {
 		struct item *it = call_next(cn, &c, err);
 		if (!it) {
 			call_forget(cn, &c);
@@ -479,7 +491,6 @@ static enum gm_rc rpc(struct remote *r, struct gm_proto_msg *req, uint8_t expect
 		*reply = it;
 		break;
 	}
-out:
 	call_release(&c);
 	return rc;
 }
@@ -677,16 +688,9 @@ static enum gm_rc r_open_read(struct gm_sync_endpoint *ep, const char *path, uin
 	call_init(&rd->call, CALL_STREAM, 0);
 	req_init(&req, GM_PROTO_OPEN_READ, path);
 	req.num = offset;
-	if (!call_register(rd->cn, &rd->call, err)) {
-		rc = err->rc;
+	rc = call_start(rd->cn, &rd->call, &req, err);
+	if (rc)
 		goto fail;
-	}
-	req.id = rd->call.id;
-	rc = conn_send(rd->cn, &req, err);
-	if (rc) {
-		call_forget(rd->cn, &rd->call);
-		goto fail;
-	}
 	/* the first frame says whether the open worked: errors belong to open_read */
 	rd->cur = call_next(rd->cn, &rd->call, err);
 	if (!rd->cur) {
@@ -764,14 +768,8 @@ static void r_close_read(struct gm_sync_reader *rd)
 	pthread_mutex_lock(&rd->cn->lock);
 	done = rd->call.done;
 	pthread_mutex_unlock(&rd->cn->lock);
-	if (!done) {
-		struct gm_proto_msg m;
-		gm_proto_msg_init(&m);
-		m.type = GM_PROTO_CANCEL;
-		m.id = rd->call.id;
-		conn_send(rd->cn, &m, NULL);
-		gm_proto_msg_release(&m);
-	}
+	if (!done)
+		conn_send_control(rd->cn, GM_PROTO_CANCEL, rd->call.id, 0);
 	call_forget(rd->cn, &rd->call);
 	if (rd->cur && rd->cur->next == rd->cur)
 		rd->cur->next = NULL;
@@ -820,44 +818,66 @@ static void w_free(struct gm_sync_writer *w)
 	free(w);
 }
 
+/* Starts a write stream with req (OPEN_WRITE or OPEN_PATCH, queued in the writer's pending
+ * frames, not sent yet). NULL with err set when the connection is dead. */
+static struct gm_sync_writer *w_open(struct remote *r, struct gm_proto_msg *req, struct gm_err *err)
+{
+	struct gm_sync_writer *w = gm_xcalloc(1, sizeof(*w));
+	w->r = r;
+	w->cn = pick(r);
+	call_init(&w->call, CALL_WRITE, 0);
+	if (!call_register(w->cn, &w->call, err)) {
+		call_release(&w->call);
+		free(w);
+		return NULL;
+	}
+	req->id = w->call.id;
+	gm_proto_encode(req, &w->pending);
+	return w;
+}
+
+/* Sends what is pending and waits for c's reply: *it receives it (free it; NULL on error). An
+ * ERROR reply is the caller's error. */
+static enum gm_rc w_reply(struct gm_sync_writer *w, struct call *c, struct item **it,
+                          struct gm_err *err)
+{
+	enum gm_rc rc = w_flush(w, err);
+	*it = NULL;
+	if (!rc)
+		*it = call_next(w->cn, c, err);
+	if (!rc && !*it)
+		rc = err->rc;
+	if (!rc && (*it)->m.type == GM_PROTO_ERROR)
+		rc = reply_error(*it, err);
+	return rc;
+}
+
 static enum gm_rc r_open_write(struct gm_sync_endpoint *ep, const char *path,
                                const struct gm_sync_meta *src, unsigned flags,
                                struct gm_sync_writer **out, uint64_t *resume_at, struct gm_err *err)
 {
 	struct remote *r = (struct remote *)ep;
-	struct gm_sync_writer *w = gm_xcalloc(1, sizeof(*w));
+	struct gm_sync_writer *w;
 	struct gm_proto_msg req;
 	struct item *it = NULL;
 	enum gm_rc rc = GM_OK;
 
 	*out = NULL;
 	*resume_at = 0;
-	w->r = r;
-	w->cn = pick(r);
-	call_init(&w->call, CALL_WRITE, 0);
 	req_init(&req, GM_PROTO_OPEN_WRITE, path);
 	req.meta = *src;
 	req.num = flags;
-	if (!call_register(w->cn, &w->call, err)) {
+	w = w_open(r, &req, err);
+	if (!w) {
 		rc = err->rc;
-		call_release(&w->call);
-		free(w);
 		goto out;
 	}
-	req.id = w->call.id;
-	gm_proto_encode(&req, &w->pending);
 	if (src->size < GM_SYNC_CHUNK) {
 		/* a small file: no journal to resume, so no need to wait for the answer */
 		*out = w;
 		goto out;
 	}
-	rc = w_flush(w, err);
-	if (!rc)
-		it = call_next(w->cn, &w->call, err);
-	if (!rc && !it)
-		rc = err->rc;
-	if (!rc && it->m.type == GM_PROTO_ERROR)
-		rc = reply_error(it, err);
+	rc = w_reply(w, &w->call, &it, err);
 	if (!rc && (it->m.num % GM_SYNC_CHUNK || it->m.num > src->size))
 		rc = gm_err_set(err, GM_ERR_PROTOCOL,
 		                "protocol error: '%s' offered to resume '%s' at %llu",
@@ -874,20 +894,31 @@ out:
 	return rc;
 }
 
-static enum gm_rc r_write(struct gm_sync_writer *w, const void *data, size_t len,
-                          struct gm_err *err)
+/* Queues bytes as DATA or PATCH frames of at most GM_PROTO_DATA_MAX bytes, sending once a
+ * batch has gathered. eof (PATCH): the last frame carries GM_PROTO_F_EOF, and an empty eof
+ * still sends one frame. */
+static enum gm_rc w_raw(struct gm_sync_writer *w, uint8_t type, const void *data, size_t len,
+                        bool eof, struct gm_err *err)
 {
 	const uint8_t *p = data;
 	enum gm_rc rc = w_check(w, err);
-	while (!rc && len) {
+	bool first = true;
+	while (!rc && (len || (eof && first))) {
 		size_t n = len < GM_PROTO_DATA_MAX ? len : GM_PROTO_DATA_MAX;
-		conn_encode_data(w->cn, w->call.id, p, n, &w->pending);
+		conn_encode_raw(w->cn, type, eof && n == len, w->call.id, p, n, &w->pending);
 		p += n;
 		len -= n;
+		first = false;
 		if (w->pending.len >= WRITER_BATCH)
 			rc = w_flush(w, err);
 	}
 	return rc;
+}
+
+static enum gm_rc r_write(struct gm_sync_writer *w, const void *data, size_t len,
+                          struct gm_err *err)
+{
+	return w_raw(w, GM_PROTO_DATA, data, len, false, err);
 }
 
 static enum gm_rc r_hole(struct gm_sync_writer *w, uint64_t len, struct gm_err *err)
@@ -961,13 +992,7 @@ static enum gm_rc r_commit(struct gm_sync_writer *w, const struct gm_sync_hash *
 	}
 	req.id = c.id;
 	gm_proto_encode(&req, &w->pending);
-	rc = w_flush(w, err);
-	if (!rc)
-		it = call_next(w->cn, &c, err);
-	if (!rc && !it)
-		rc = err->rc;
-	if (!rc && it->m.type == GM_PROTO_ERROR)
-		rc = reply_error(it, err);
+	rc = w_reply(w, &c, &it, err);
 	if (!rc && written)
 		*written = it->m.hash;
 	if (rc)
@@ -985,15 +1010,8 @@ static void r_abort(struct gm_sync_writer *w, bool keep)
 {
 	if (!w)
 		return;
-	if (w->sent) {
-		struct gm_proto_msg m;
-		gm_proto_msg_init(&m);
-		m.type = GM_PROTO_ABORT;
-		m.id = w->call.id;
-		m.flags = keep ? GM_PROTO_F_KEEP : 0;
-		conn_send(w->cn, &m, NULL);
-		gm_proto_msg_release(&m);
-	}
+	if (w->sent)
+		conn_send_control(w->cn, GM_PROTO_ABORT, w->call.id, keep ? GM_PROTO_F_KEEP : 0);
 	w_free(w);
 }
 
@@ -1010,12 +1028,7 @@ static enum gm_rc r_signature(struct gm_sync_endpoint *ep, const char *path,
 	gm_buf_reset(sig);
 	call_init(&c, CALL_RPC, GM_PROTO_SIGNATURE_R);
 	req_init(&req, GM_PROTO_SIGNATURE, path);
-	if (!call_register(cn, &c, err)) {
-		rc = err->rc;
-		goto out;
-	}
-	req.id = c.id;
-	rc = conn_send(cn, &req, err);
+	rc = call_start(cn, &c, &req, err);
 	while (!rc) {
 		struct item *it = call_next(cn, &c, err);
 		if (!it) {
@@ -1042,7 +1055,6 @@ static enum gm_rc r_signature(struct gm_sync_endpoint *ep, const char *path,
 		call_forget(cn, &c); /* frames still coming are dropped */
 		gm_buf_reset(sig);
 	}
-out:
 	call_release(&c);
 	gm_proto_msg_release(&req);
 	return rc;
@@ -1052,30 +1064,18 @@ static enum gm_rc r_open_patch(struct gm_sync_endpoint *ep, const char *path,
                                const struct gm_sync_meta *src, const struct gm_sync_meta *basis,
                                unsigned flags, struct gm_sync_writer **out, struct gm_err *err)
 {
-	struct remote *r = (struct remote *)ep;
-	struct gm_sync_writer *w = gm_xcalloc(1, sizeof(*w));
 	struct gm_proto_msg req;
 	enum gm_rc rc = GM_OK;
 
 	*out = NULL;
-	w->r = r;
-	w->cn = pick(r);
-	call_init(&w->call, CALL_WRITE, 0);
 	req_init(&req, GM_PROTO_OPEN_PATCH, path);
 	req.meta = *src;
 	req.basis = *basis;
 	req.num = flags;
-	if (!call_register(w->cn, &w->call, err)) {
-		rc = err->rc;
-		call_release(&w->call);
-		free(w);
-		goto out;
-	}
 	/* no round trip: a failed open comes back as an ERROR, heard at patch or commit */
-	req.id = w->call.id;
-	gm_proto_encode(&req, &w->pending);
-	*out = w;
-out:
+	*out = w_open((struct remote *)ep, &req, err);
+	if (!*out)
+		rc = err->rc;
 	gm_proto_msg_release(&req);
 	return rc;
 }
@@ -1083,20 +1083,7 @@ out:
 static enum gm_rc r_patch(struct gm_sync_writer *w, const void *delta, size_t len, bool eof,
                           struct gm_err *err)
 {
-	const uint8_t *p = delta;
-	enum gm_rc rc = w_check(w, err);
-	bool first = true;
-	while (!rc && (len || (eof && first))) {
-		size_t n = len < GM_PROTO_DATA_MAX ? len : GM_PROTO_DATA_MAX;
-		conn_encode_raw(w->cn, GM_PROTO_PATCH, eof && n == len, w->call.id, p, n,
-		                &w->pending);
-		p += n;
-		len -= n;
-		first = false;
-		if (w->pending.len >= WRITER_BATCH)
-			rc = w_flush(w, err);
-	}
-	return rc;
+	return w_raw(w, GM_PROTO_PATCH, delta, len, eof, err);
 }
 
 uint64_t gm_sync_remote_wire_bytes(const struct gm_sync_endpoint *ep)

@@ -403,12 +403,18 @@ static void wdrop(struct wstream **pp)
 	free(ws);
 }
 
-/* Records the failure of a write stream and gives up its file. */
-static void wfail(struct server *s, struct wstream *ws, struct gm_err *err)
+/* Records why a write stream failed, for its COMMIT. */
+static void wrecord(struct wstream *ws, const struct gm_err *err)
 {
 	ws->rc = err->rc ? err->rc : GM_ERR_INTERNAL;
 	gm_buf_reset(&ws->msg);
 	gm_buf_adds(&ws->msg, gm_err_msg(err));
+}
+
+/* Records the failure of a write stream and gives up its file. */
+static void wfail(struct server *s, struct wstream *ws, struct gm_err *err)
+{
+	wrecord(ws, err);
 	s->ep->ops->abort(ws->w, false);
 	ws->w = NULL;
 }
@@ -452,8 +458,7 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 			ops->open_write(s->ep, gm_buf_cstr(&m->a), &m->meta, (unsigned)m->num, &w,
 			                &resume_at, &e);
 		if (!w) {
-			ws->rc = e.rc ? e.rc : GM_ERR_INTERNAL;
-			gm_buf_adds(&ws->msg, gm_err_msg(&e));
+			wrecord(ws, &e);
 			send_err(sd, m->id, &e);
 			break;
 		}
