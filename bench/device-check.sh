@@ -1,6 +1,7 @@
 #!/bin/sh
 # Device check: on a machine with a real NVIDIA GPU, build gpumigrate, run inventory and
-# topo, and compare them with nvidia-smi on the same machine. CI has no GPU; run this where
+# topo, and compare them with nvidia-smi on the same machine; run bench gpu and compare its
+# device copy and BF16 GEMM figures with PyTorch's on the same card (when torch is there). CI has no GPU; run this where
 # one is available (one call, a few minutes). Prints one line per comparison and a
 # summary; exits 1 when anything disagrees. usage: bench/device-check.sh [BUILD_DIR]
 set -u
@@ -76,4 +77,85 @@ say "comparison: $( [ $fail = 0 ] && echo agree || echo DIFFER ) (details in $ou
 # timing on the real driver
 bench/inventory.sh "$bin" "$build" >"$out/bench.txt" 2>&1 || true
 cat "$out/bench.txt" >>"$out/summary.txt"
+
+# bench gpu, and PyTorch's figures for the same card when torch is importable (no network:
+# nothing is installed for this). Targets: device copy >= 0.9 x PyTorch's, BF16 GEMM >= 0.95 x.
+# cuBLAS: the system's, else the one PyTorch's wheels bring (nvidia-cublas-cu12).
+py=$(command -v python3 || echo /usr/bin/python3)
+have_torch=0
+"$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1 && have_torch=1
+if [ -z "${GPUMIGRATE_CUBLAS_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
+	lib=$("$py" - <<'PY' 2>/dev/null
+import glob, os
+import os.path as p
+try:
+    import nvidia.cublas
+    d = p.join(list(nvidia.cublas.__path__)[0], "lib")
+except Exception:
+    import torch
+    d = p.join(p.dirname(torch.__file__), "lib")
+c = sorted(glob.glob(os.path.join(d, "libcublas.so*")))
+print(c[0] if c else "")
+PY
+)
+	[ -n "$lib" ] && export GPUMIGRATE_CUBLAS_LIBRARY="$lib" && say "cuBLAS from $lib"
+fi
+timeout 240 "$bin" bench gpu --json -o "$out/bench-gpu.json" >"$out/bench-gpu.stdout" 2>"$out/bench-gpu.err"
+gpu_rc=$?
+say "bench gpu exit $gpu_rc"
+timeout 60 "$bin" bench gpu -d 0 --tests d2d,gemm --precision bf16 -r 5 >"$out/bench-gpu.txt" 2>&1
+cat "$out/bench-gpu.txt" >>"$out/summary.txt"
+[ $gpu_rc = 0 ] || { fail=1; tail -5 "$out/bench-gpu.err" | tee -a "$out/summary.txt"; }
+if [ $have_torch = 1 ] && [ -f "$out/bench-gpu.json" ]; then
+	timeout 180 "$py" - "$out" <<'PY' 2>&1 | tee -a "$out/summary.txt" || fail=1
+import json, statistics, sys
+import torch
+out = sys.argv[1]
+doc = json.load(open(f"{out}/bench-gpu.json"))
+figs = doc["figures"]
+torch.backends.cuda.matmul.allow_tf32 = False
+dev = torch.device("cuda:0")
+def timed(fn, reps, warm=2):
+    for _ in range(warm):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record(); fn(); b.record(); b.synchronize()
+        ts.append(a.elapsed_time(b) / 1e3)
+    return statistics.median(ts)
+nbytes = doc["params"]["copy_bytes"]
+src = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device=dev)
+dst = torch.empty_like(src)
+loops = doc["params"]["copy_loops"]
+def copies():
+    for _ in range(loops):
+        dst.copy_(src)
+t = timed(copies, 10)
+torch_d2d = nbytes * loops / t / 1e9
+assert torch.equal(dst, src)
+n = 8192
+a = torch.randn(n, n, dtype=torch.bfloat16, device=dev)
+b = torch.randn(n, n, dtype=torch.bfloat16, device=dev)
+t = timed(lambda: torch.matmul(a, b), 10)
+torch_bf16 = 2 * n ** 3 / t / 1e12
+bad = 0
+def ratio(name, ours, theirs, target):
+    global bad
+    r = ours / theirs
+    ok = r >= target
+    bad += not ok
+    print(f"{'ok  ' if ok else 'LOW '} {name}: gpumigrate={ours:.1f} pytorch={theirs:.1f} ratio={r:.3f} (target >= {target})")
+ratio("d2d copy GB/s", figs["gpu0.d2d"]["summary"]["median"], torch_d2d, 0.9)
+ratio("bf16 gemm 8192^3 TFLOPS", figs["gpu0.gemm.bf16"]["summary"]["median"], torch_bf16, 0.95)
+for c in doc["checks"]:
+    if c.get("check_ok") is False:
+        bad += 1
+        print(f"WRONG {c['figure']}: {c.get('note')}")
+sys.exit(1 if bad else 0)
+PY
+else
+	say "pytorch comparison skipped (torch with CUDA not importable, or no bench gpu result)"
+fi
 exit $fail

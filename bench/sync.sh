@@ -4,7 +4,8 @@
 # 4 × 256 MiB, a symlink) on tmpfs at both ends, and the same over SSH on loopback through a
 # private sshd (bench/sshd.sh). Prints one line per case with both medians and the ratio
 # (ours / rsync; below 1 is faster), then the resume, delta and memory figures.
-# usage: bench/sync.sh [BINARY] [MKDATA]   (as root: it starts sshd; needs ~6 GiB of /dev/shm)
+# usage: bench/sync.sh [BINARY] [MKDATA]   (as root: it starts sshd; needs ~6 GiB of /dev/shm,
+# rsync and GNU time)
 # Set CASES to a subset ("local norun ssh-small ssh-big resume delta memory") to run fewer.
 set -eu
 bin=$(realpath "${1:-build/gpumigrate}")
@@ -23,11 +24,12 @@ trap 'stop_sshd "$work/ssh"; rm -rf "$work"' EXIT
 want() { case " $cases " in *" $1 "*) return 0 ;; esac; return 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 row() { printf '%-34s %12s %12s %8s\n' "$1" "$2" "$3" "$4"; }
-# Max resident set of a command in KiB (of the command and what it waited for).
+# Max resident set of a command in KiB, by GNU time (Debian package "time"): it forks a copy
+# of itself, which is small, so the figure is the command's own (a child of python or of a
+# big shell would start from its parent's size).
 maxrss_kib() {
-	python3 -c 'import resource, subprocess, sys
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+	/usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null
+	tail -1 "$work/rss"
 }
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
@@ -55,7 +57,7 @@ if want norun; then
 	rm -rf "$work/dr" "$work/dg"
 fi
 
-if want ssh-small || want ssh-big || want delta; then
+if want ssh-small || want ssh-big || want delta || want memory; then
 	start_sshd "$work/ssh"
 fi
 
@@ -165,5 +167,13 @@ PY
 	echo "1,000,000 files, local: peak RSS $((kib / 1024)) MiB = $((kib * 1024 / 1000000)) bytes per file"
 	kib=$(maxrss_kib rsync -a "$work/million/" "$work/dr/")
 	echo "1,000,000 files, rsync -a: peak RSS $((kib / 1024)) MiB = $((kib * 1024 / 1000000)) bytes per file"
+	# Over ssh, each side on its own: the server through a wrapper that records its peak.
+	printf '#!/bin/sh\nexec /usr/bin/time -f %%M -o %s "%s" "$@"\n' "$work/srv-rss" "$bin" >"$work/srv.sh"
+	chmod +x "$work/srv.sh"
+	rm -rf "$work/dg"
+	kib=$(maxrss_kib "$bin" sync -q -e "$SSH_CMD" --remote-bin "$work/srv.sh" --streams 1 \
+		"$work/million/" "$SSH_HOST:$work/dg/")
+	srv=$(tail -1 "$work/srv-rss")
+	echo "1,000,000 files over ssh: client peak RSS $((kib / 1024)) MiB = $((kib * 1024 / 1000000)) bytes per file; server $((srv / 1024)) MiB = $((srv * 1024 / 1000000)) bytes per file"
 	rm -rf "$work/million" "$work/dg" "$work/dr"
 fi
