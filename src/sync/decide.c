@@ -251,7 +251,7 @@ enum gm_rc gm_sync_bw_parse(const char *text, uint64_t *rate, struct gm_err *err
 	case 'k':
 	case 'K': unit = 1024, p++; break;
 	case 'm':
-	case 'M': unit = 1024 * 1024, p++; break;
+	case 'M': unit = (uint64_t)1024 * 1024, p++; break;
 	case 'g':
 	case 'G': unit = 1024ull * 1024 * 1024, p++; break;
 	default: break;

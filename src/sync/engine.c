@@ -240,7 +240,8 @@ static struct job *job_new(enum job_type type, const char *path, size_t plen, co
 	j->type = (uint8_t)type;
 	j->plen = (uint32_t)plen;
 	j->dsame = same;
-	memcpy(j->path, path, plen);
+	if (plen)
+		memcpy(j->path, path, plen);
 	j->path[plen] = '\0';
 	if (!same) {
 		memcpy(j->path + plen + 1, dpath, dplen);
@@ -409,7 +410,7 @@ static enum gm_rc copy_once(struct worker *w, const char *sp, const char *dp,
 	struct gm_err *err = &w->jerr;
 	struct gm_sync_writer *wr = NULL;
 	struct gm_sync_reader *r = NULL;
-	struct gm_sync_piece pc;
+	struct gm_sync_piece pc = {0};
 	uint64_t at = 0, done = 0;
 	enum gm_rc rc;
 	*changed = false;
@@ -491,7 +492,7 @@ static enum gm_rc delta_once(struct worker *w, const char *sp, const char *dp,
 	struct engine *e = w->e;
 	struct delta_progress prog = {e, 0};
 	struct gm_sync_writer *wr = NULL;
-	struct gm_sync_piece pc;
+	struct gm_sync_piece pc = {0};
 	*changed = false;
 	enum gm_rc rc = gm_sync_delta_send(e->src, sp, e->dst, dp, m, e->wflags, e->o->stop,
 	                                   delta_progress, &prog, &wr, &pc, &w->jerr);
@@ -1502,7 +1503,7 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 	e.hardlinks = !o->verify && (scaps & GM_SYNC_CAP_HARDLINKS) &&
 	              (dcaps & GM_SYNC_CAP_HARDLINKS) && o->shard_count <= 1;
 	if (e.hardlinks)
-		e.hl = gm_xcalloc(HL_BUCKETS, sizeof(*e.hl));
+		e.hl = gm_xcalloc(HL_BUCKETS, sizeof(struct hl_leader *));
 
 	if (o->manifest && !o->dry_run && !o->verify) {
 		gm_buf_addf(&tmp, "%s.tmp.%ld", o->manifest, (long)getpid());
@@ -1610,7 +1611,7 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 			e.mf = NULL;
 			unlink(gm_buf_cstr(&tmp));
 		} else if (commit_manifest(&e, gm_buf_cstr(&tmp), err) != GM_OK) {
-			rc = err->rc;
+			/* A manifest that cannot be written is one failed entry, not a failed run. */
 			ADD(&e, failed, 1);
 			note_problem(&e, "failed", "", 0, gm_err_msg(err));
 			gm_err_clear(err);

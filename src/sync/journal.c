@@ -105,7 +105,7 @@ static void encode_head(struct gm_buf *out, const char *path, const struct gm_sy
 {
 	size_t plen = strlen(path);
 	unsigned char fixed[HEAD_FIXED];
-	memcpy(fixed, JOURNAL_MAGIC, 8);
+	memcpy(fixed, JOURNAL_MAGIC, sizeof(JOURNAL_MAGIC) - 1); /* 8 bytes, no NUL */
 	put_u32(fixed + 8, JOURNAL_VERSION);
 	put_u32(fixed + 12, XXH_versionNumber());
 	put_u32(fixed + 16, (uint32_t)sizeof(XXH3_state_t));

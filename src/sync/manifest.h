@@ -17,7 +17,7 @@
 #include "util/err.h"
 
 /* Longest line a reader accepts. */
-#define GM_SYNC_MANIFEST_LINE_MAX (64u * 1024)
+#define GM_SYNC_MANIFEST_LINE_MAX ((size_t)64 * 1024)
 
 struct gm_sync_manifest_entry {
 	struct gm_buf path; /* raw bytes */

@@ -558,7 +558,7 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 		fail(c, "flags");
 	switch (c->bad ? 0 : h->type) {
 	case GM_PROTO_HELLO:
-		if (c->left < 6 || memcmp(c->p, GM_PROTO_MAGIC, 6)) {
+		if (c->left < 6 || memcmp(c->p, GM_PROTO_MAGIC, 6) != 0) {
 			fail(c, "magic");
 			break;
 		}

@@ -8,6 +8,7 @@
  * of every kind are spread over all of them. */
 #include "sync/remote.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,16 +436,18 @@ static enum gm_rc reply_error(const struct item *it, struct gm_err *err)
 
 static struct conn *pick(struct remote *r)
 {
+	size_t n = r->nconns; /* gm_sync_remote_open refuses zero connections */
+	assert(n > 0);
 	unsigned start = __atomic_fetch_add(&r->rr, 1, __ATOMIC_RELAXED);
-	for (size_t i = 0; i < r->nconns; i++) {
-		struct conn *cn = &r->conns[(start + i) % r->nconns];
+	for (size_t i = 0; i < n; i++) {
+		struct conn *cn = &r->conns[(start + i) % n];
 		pthread_mutex_lock(&cn->lock);
 		bool dead = cn->dead;
 		pthread_mutex_unlock(&cn->lock);
 		if (!dead)
 			return cn;
 	}
-	return &r->conns[start % r->nconns];
+	return &r->conns[start % n];
 }
 
 /* Registers c on cn and sends req as its request (req->id is set). On failure c is out of
@@ -846,8 +849,8 @@ static enum gm_rc w_reply(struct gm_sync_writer *w, struct call *c, struct item 
 	if (!rc)
 		*it = call_next(w->cn, c, err);
 	if (!rc && !*it)
-		rc = err->rc;
-	if (!rc && (*it)->m.type == GM_PROTO_ERROR)
+		rc = err->rc != GM_OK ? err->rc : GM_ERR_PROTOCOL;
+	if (!rc && *it && (*it)->m.type == GM_PROTO_ERROR)
 		rc = reply_error(*it, err);
 	return rc;
 }
