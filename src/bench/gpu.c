@@ -63,7 +63,7 @@ double gm_bench_gemm_tolerance(enum gm_bench_gemm_prec p)
 	 * inputs to 10 bits (exact here) and accumulate in FP32. */
 	switch (p) {
 	case GM_GEMM_FP32: return 1e-4;
-	case GM_GEMM_TF32: return 2e-3;
+	case GM_GEMM_TF32:
 	case GM_GEMM_FP16: return 2e-3;
 	default: return 8e-3;
 	}
@@ -519,6 +519,16 @@ static float bf16_to_float(unsigned short h)
 	return f;
 }
 
+/* cuBLAS takes device memory as void *, the driver API hands it out as an integer
+ * (CUdeviceptr); the two are the same address. */
+static void *dev_ptr(gm_cu_ptr p)
+{
+	/* The result is a device address that the host never dereferences, so the pointer
+	 * provenance the check guards for the optimizer has nothing to lose; cublasGemmEx's
+	 * prototype makes the cast unavoidable. */
+	return (void *)(uintptr_t)p; // NOLINT(performance-no-int-to-ptr)
+}
+
 static enum gm_rc bench_gemm(struct bench *b, int di)
 {
 	enum gm_rc rc = GM_OK;
@@ -591,16 +601,14 @@ static enum gm_rc bench_gemm(struct bench *b, int di)
 		int st = 0;
 		for (int w = 0; w < o->warmup && st == 0; w++)
 			st = b->cu.blas_gemm_ex(h, GM_CUBLAS_OP_N, GM_CUBLAS_OP_N, in, in, in,
-			                        &alpha, (void *)(uintptr_t)da, type, in,
-			                        (void *)(uintptr_t)db, type, in, &beta,
-			                        (void *)(uintptr_t)dc, type, in, compute,
+			                        &alpha, dev_ptr(da), type, in, dev_ptr(db), type,
+			                        in, &beta, dev_ptr(dc), type, in, compute,
 			                        GM_CUBLAS_GEMM_DEFAULT);
 		CU(b->cu.event_record(dv->ev[0], dv->stream));
 		for (int r = 0; r < o->repeats && st == 0; r++) {
 			st = b->cu.blas_gemm_ex(h, GM_CUBLAS_OP_N, GM_CUBLAS_OP_N, in, in, in,
-			                        &alpha, (void *)(uintptr_t)da, type, in,
-			                        (void *)(uintptr_t)db, type, in, &beta,
-			                        (void *)(uintptr_t)dc, type, in, compute,
+			                        &alpha, dev_ptr(da), type, in, dev_ptr(db), type,
+			                        in, &beta, dev_ptr(dc), type, in, compute,
 			                        GM_CUBLAS_GEMM_DEFAULT);
 			CU(b->cu.event_record(dv->ev[r + 1], dv->stream));
 		}
@@ -682,7 +690,7 @@ static enum gm_rc setup_dev(struct bench *b, struct dev *dv, int ordinal,
 	CU(b->cu.module_load_data(&dv->mod, gm_bench_gpu_ptx));
 	CU(b->cu.module_get_function(&dv->spin, dv->mod, "gm_spin"));
 	CU(b->cu.stream_create(&dv->stream, GM_CU_STREAM_NON_BLOCKING));
-	dv->ev = gm_xcalloc((size_t)b->o->repeats + 1, sizeof(*dv->ev));
+	dv->ev = gm_xcalloc((size_t)b->o->repeats + 1, sizeof(struct gm_cu_event_st *));
 	for (int i = 0; i <= b->o->repeats; i++)
 		CU(b->cu.event_create(&dv->ev[i], GM_CU_EVENT_DEFAULT));
 out:

@@ -25,7 +25,7 @@
 
 #define HELLO_LEN  16
 #define REPLY_LEN  8
-#define BULK_SIZE  (128 * 1024)
+#define BULK_SIZE  ((size_t)128 * 1024)
 #define IO_TIMEOUT 2 /* seconds a blocked send/recv waits before the stop flag is checked */
 
 enum { ST_OK = 0, ST_BAD_VERSION = 1, ST_BAD_MODE = 2, ST_BUSY = 3 };
@@ -101,14 +101,12 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void format_addr(const struct sockaddr *sa, struct gm_buf *out)
+/* sa holds len bytes, as the call that filled it reported. */
+static void format_addr(const struct sockaddr *sa, socklen_t len, struct gm_buf *out)
 {
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 	gm_buf_reset(out);
-	if (getnameinfo(sa,
-	                sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                          : sizeof(struct sockaddr_in),
-	                host, sizeof(host), serv, sizeof(serv),
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
 	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		gm_buf_adds(out, "?");
 		return;
@@ -137,13 +135,11 @@ enum gm_rc gm_bench_net_parse_addr(const char *s, uint16_t default_port, struct 
 			return gm_err_set(err, GM_ERR_USAGE, "'%s': expected ':PORT' after ']'", s);
 	} else {
 		const char *colon = strchr(s, ':');
-		if (colon && strchr(colon + 1, ':')) {
-			gm_buf_adds(host, s); /* a bare IPv6 address */
-		} else if (colon) {
+		if (colon && !strchr(colon + 1, ':')) {
 			gm_buf_add(host, s, (size_t)(colon - s));
 			port_s = colon + 1;
 		} else {
-			gm_buf_adds(host, s);
+			gm_buf_adds(host, s); /* no port, or a bare IPv6 address */
 		}
 	}
 	if (port_s) {
@@ -258,9 +254,10 @@ enum gm_rc gm_bench_net_listen(struct gm_bench_net_server *s, const char *host, 
 		                    (unsigned)port);
 	}
 	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
 	socklen_t sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		format_addr((struct sockaddr *)&ss, &s->addr);
+		format_addr((struct sockaddr *)&ss, sl, &s->addr);
 		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 		                                         : ((struct sockaddr_in *)&ss)->sin_port);
 	} else {
@@ -397,7 +394,7 @@ enum gm_rc gm_bench_net_serve(struct gm_bench_net_server *s, const volatile sig_
 	pthread_attr_destroy(&attr);
 	/* Client threads see the stop flag within IO_TIMEOUT seconds. */
 	for (int i = 0; i < (IO_TIMEOUT + 1) * 20 && atomic_load(&active) > 0; i++) {
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, 50L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	return rc;
@@ -469,7 +466,7 @@ static int dial(const struct gm_bench_net_opts *o, enum gm_bench_net_mode mode, 
 		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			if (r && r->peer.len == 0)
-				format_addr(ai->ai_addr, &r->peer);
+				format_addr(ai->ai_addr, ai->ai_addrlen, &r->peer);
 			break;
 		}
 		errnum = errno;
@@ -521,10 +518,11 @@ static int dial(const struct gm_bench_net_opts *o, enum gm_bench_net_mode mode, 
 static void find_link(int fd, struct gm_bench_net_result *r)
 {
 	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
 	socklen_t sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		return;
-	format_addr((struct sockaddr *)&ss, &r->local);
+	format_addr((struct sockaddr *)&ss, sl, &r->local);
 	r->link.ipv6 = ss.ss_family == AF_INET6;
 	if (r->link.ipv6) {
 		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;

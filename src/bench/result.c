@@ -99,7 +99,8 @@ struct gm_bench_figure *gm_bench_result_add_figure(struct gm_bench_result *r, co
 {
 	if (gm_bench_result_figure(r, name))
 		return NULL;
-	r->figures = gm_xreallocarray(r->figures, r->n_figures + 1, sizeof(*r->figures));
+	r->figures =
+	        gm_xreallocarray(r->figures, r->n_figures + 1, sizeof(struct gm_bench_figure *));
 	struct gm_bench_figure *f = gm_xcalloc(1, sizeof(*f));
 	r->figures[r->n_figures++] = f;
 	f->name = gm_xstrdup(name);

@@ -259,12 +259,11 @@ static bool parse_tolerance(const char *s, double *out)
 	double v = strtod(s, &end);
 	if (end == s || !isfinite(v))
 		return false;
-	if (strcmp(end, "%") == 0)
-		v /= 100;
-	else if (*end)
+	bool percent = strcmp(end, "%") == 0;
+	if (!percent && *end)
 		return false;
-	else if (v >= 1)
-		v /= 100; /* "5" means 5 % */
+	if (percent || v >= 1)
+		v /= 100; /* "5%", and also "5", mean 5 % */
 	if (!(v >= 0 && v < 1))
 		return false;
 	*out = v;

@@ -387,7 +387,7 @@ int gm_cmd_bench_gpu(struct gm_cli *cli, int argc, char **argv)
 		code = gm_cli_fail(cli, &err);
 		goto out;
 	}
-	specs = gm_xcalloc((size_t)r.n_devs + 1, sizeof(*specs));
+	specs = gm_xcalloc((size_t)r.n_devs + 1, sizeof(const struct gm_gpu_spec *));
 	for (int i = 0; i < r.n_devs; i++) {
 		specs[i] = gm_catalog_find_gpu(&cat, r.devs[i].name);
 		if (!specs[i])

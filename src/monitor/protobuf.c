@@ -33,9 +33,12 @@ enum gm_rc gm_pb_varint(const uint8_t *data, size_t len, size_t *pos, uint64_t *
 	return GM_ERR_PARSE;
 }
 
+/* Always GM_ERR_PARSE: callers rely on it never being GM_OK (gm_pb_next reads a field only
+ * after read_field said GM_OK), so that is stated here rather than left to gm_err_set. */
 static enum gm_rc bad(struct gm_err *err, size_t at, const char *what)
 {
-	return gm_err_set(err, GM_ERR_PARSE, "protobuf: %s at byte %zu", what, at);
+	gm_err_set(err, GM_ERR_PARSE, "protobuf: %s at byte %zu", what, at);
+	return GM_ERR_PARSE;
 }
 
 /* Reads one tag and its payload from r without interpreting groups. */
