@@ -189,7 +189,10 @@ struct gm_sync_ops {
 	 * when the chunks carried the check) against the bytes written, applies meta (mode,
 	 * mtime; owner and xattrs as the flags say), and renames it into place, replacing
 	 * whatever was there. written receives the hash of the file as it now is (may be NULL).
-	 * The writer is freed whatever the result. */
+	 * The writer is freed whatever the result. On a transport with drain, commit may
+	 * return GM_OK before the destination has answered (written is then the source's
+	 * whole hash, which the destination still checks before the rename): the outcome is
+	 * known only after drain. */
 	enum gm_rc (*commit)(struct gm_sync_writer *w, const struct gm_sync_hash *whole,
 	                     const struct gm_sync_meta *meta, const struct gm_buf *xattrs,
 	                     struct gm_sync_hash *written, struct gm_err *err);
@@ -225,6 +228,17 @@ struct gm_sync_ops {
 	                         unsigned flags, struct gm_sync_writer **out, struct gm_err *err);
 	enum gm_rc (*patch)(struct gm_sync_writer *w, const void *delta, size_t len, bool eof,
 	                    struct gm_err *err);
+
+	/* Waits until every commit that returned before its answer (see commit) is answered,
+	 * and calls failed once for each that failed, with the path given to open_write and
+	 * the destination's error; a lost connection fails all of its own. Optional (NULL:
+	 * every commit waits for its answer). Call it after the last commit and before
+	 * anything that depends on the files being in place (links, deletions, directory
+	 * times, a manifest). */
+	enum gm_rc (*drain)(struct gm_sync_endpoint *ep,
+	                    void (*failed)(void *ctx, const char *path, enum gm_rc rc,
+	                                   const char *msg),
+	                    void *ctx, struct gm_err *err);
 
 	/* Releases the endpoint (ends connections, drops the lock). */
 	void (*close)(struct gm_sync_endpoint *ep);

@@ -98,6 +98,8 @@ struct engine {
 	struct hl_leader **hl;
 	struct hl_follower *fol;
 	size_t n_fol, cap_fol;
+	char **dfail; /* files whose deferred commit failed (drain): not in the manifest */
+	size_t n_dfail, cap_dfail;
 
 	pthread_mutex_t bwmu;
 	struct gm_sync_bw bw;
@@ -1146,6 +1148,9 @@ static void engine_release(struct engine *e)
 	for (size_t i = 0; i < e->n_fol; i++)
 		free(e->fol[i].path);
 	free(e->fol);
+	for (size_t i = 0; i < e->n_dfail; i++)
+		free(e->dfail[i]);
+	free(e->dfail);
 	gm_buf_release(&e->mline);
 	gm_sync_endpoint_close(e->src);
 	gm_sync_endpoint_close(e->dst);
@@ -1291,6 +1296,37 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A file whose commit the destination answered only at drain, with a failure: it was
+ * counted as copied and is now a failed one. */
+static void drain_failed(void *ctx, const char *path, enum gm_rc rc, const char *msg)
+{
+	struct engine *e = ctx;
+	struct gm_err err = GM_ERR_INIT;
+	gm_err_set(&err, rc, "%s", msg);
+	SUB(e, copied, 1);
+	if (rc == GM_ERR_NO_SPACE)
+		atomic_store(&e->no_space, true);
+	pthread_mutex_lock(&e->rmu);
+	if (e->n_dfail == e->cap_dfail) {
+		e->cap_dfail = e->cap_dfail ? 2 * e->cap_dfail : 16;
+		e->dfail = gm_xreallocarray(e->dfail, e->cap_dfail, sizeof(*e->dfail));
+	}
+	e->dfail[e->n_dfail++] = gm_xstrdup(path);
+	pthread_mutex_unlock(&e->rmu);
+	fail(e, path, strlen(path), &err);
+	gm_err_release(&err);
+}
+
+/* Waits for the destination's answers to commits it took without waiting (endpoint.h:
+ * drain), before anything that needs the files in place. */
+static void drain_commits(struct engine *e, struct worker *w)
+{
+	if (!e->dst || e->dry || e->o->verify || !e->dst->ops->drain)
+		return;
+	gm_err_clear(&w->err);
+	e->dst->ops->drain(e->dst, drain_failed, e, &w->err);
+}
+
 static void delete_extras(struct engine *e, struct worker *w)
 {
 	struct gm_sync_result *r = e->res;
@@ -1395,6 +1431,67 @@ static enum gm_rc open_dst(struct engine *e, const char *dst_text, bool dir_mode
 		gm_buf_add(dpath, sel.name.data, sel.name.len);
 	}
 	gm_sync_selection_release(&sel);
+	return rc;
+}
+
+/* Takes the lines of files whose deferred commit failed out of the manifest written so far
+ * (tmp, open as e->mf). On failure the manifest is given up (closed and removed). */
+static enum gm_rc manifest_drop_failed(struct engine *e, const char *tmp, struct gm_err *err)
+{
+	struct gm_buf tmp2 = GM_BUF_INIT;
+	struct gm_sync_manifest_entry ent;
+	FILE *in = NULL, *out = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	enum gm_rc rc = GM_OK;
+	if (e->n_dfail == 0)
+		return GM_OK;
+	qsort(e->dfail, e->n_dfail, sizeof(*e->dfail), cmp_str);
+	gm_sync_manifest_entry_init(&ent);
+	gm_buf_addf(&tmp2, "%s.f", tmp);
+	if (fflush(e->mf) != 0 || !(in = fopen(tmp, "re")) ||
+	    !(out = fopen(gm_buf_cstr(&tmp2), "we"))) {
+		rc = gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot write '%s'", tmp);
+		goto out;
+	}
+	while ((n = getline(&line, &cap, in)) > 0) {
+		size_t len = (size_t)n - (line[n - 1] == '\n');
+		if (gm_sync_manifest_parse(line, len, &ent, NULL) == GM_OK && ent.copied &&
+		    ent.path.len == strlen(gm_buf_cstr(&ent.path))) {
+			const char *key = gm_buf_cstr(&ent.path);
+			if (bsearch(&key, e->dfail, e->n_dfail, sizeof(*e->dfail), cmp_str))
+				continue;
+		}
+		fwrite(line, 1, (size_t)n, out);
+	}
+	if (ferror(in) || fflush(out) != 0 || ferror(out)) {
+		rc = gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot write '%s'", tmp);
+		goto out;
+	}
+	if (rename(gm_buf_cstr(&tmp2), tmp) != 0) {
+		rc = gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot rename '%s'",
+		                  gm_buf_cstr(&tmp2));
+		goto out;
+	}
+	fclose(e->mf);
+	e->mf = out; /* now the file called tmp */
+	out = NULL;
+out:
+	if (in)
+		fclose(in);
+	if (out) {
+		fclose(out);
+		unlink(gm_buf_cstr(&tmp2));
+	}
+	if (rc != GM_OK) {
+		fclose(e->mf);
+		e->mf = NULL;
+		unlink(tmp);
+	}
+	free(line);
+	gm_sync_manifest_entry_release(&ent);
+	gm_buf_release(&tmp2);
 	return rc;
 }
 
@@ -1596,6 +1693,7 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 	e.walking = false;
 	pthread_mutex_unlock(&e.qmu);
 	run_workers(&e, pick_jobs(o, is_remote(src_text) || is_remote(dst_text)), NULL, NULL);
+	drain_commits(&e, &w0);
 
 	if (!o->verify && !stopped(&e)) {
 		if (e.hardlinks)
@@ -1610,7 +1708,8 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 			fclose(e.mf);
 			e.mf = NULL;
 			unlink(gm_buf_cstr(&tmp));
-		} else if (commit_manifest(&e, gm_buf_cstr(&tmp), err) != GM_OK) {
+		} else if (manifest_drop_failed(&e, gm_buf_cstr(&tmp), err) != GM_OK ||
+		           commit_manifest(&e, gm_buf_cstr(&tmp), err) != GM_OK) {
 			/* A manifest that cannot be written is one failed entry, not a failed run. */
 			ADD(&e, failed, 1);
 			note_problem(&e, "failed", "", 0, gm_err_msg(err));

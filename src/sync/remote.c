@@ -27,6 +27,9 @@
 #define STREAM_QUEUE_MAX ((size_t)8 << 20)
 /* A writer sends its frames once this much has gathered (and at commit). */
 #define WRITER_BATCH ((size_t)256 << 10)
+/* Commits of small files sent but not answered yet, per connection: a commit waits while
+ * this many are outstanding. */
+#define DEFERRED_MAX 512
 
 struct item {
 	struct item *next;
@@ -53,6 +56,22 @@ struct call {
 	struct gm_sync_list *list; /* LIST: entries go straight here */
 };
 
+/* A commit sent without waiting for its answer (r_commit): heard by the receiver. */
+struct deferred {
+	struct deferred *next;
+	uint32_t id;
+	struct gm_sync_hash whole; /* what COMMIT_R must say the file now is */
+	char path[];
+};
+
+/* A deferred commit that failed, for drain. */
+struct dfail {
+	struct dfail *next;
+	enum gm_rc rc;
+	char *msg;
+	char path[];
+};
+
 struct remote;
 
 struct conn {
@@ -67,8 +86,15 @@ struct conn {
 	struct call *calls;
 	uint32_t next_id;
 	bool dead, closing;
+	bool wrapped; /* request ids went round: new ones are checked against the deferred */
 	enum gm_rc dead_rc;
 	struct gm_buf dead_msg;
+	/* deferred commits, oldest first (answers come back nearly in order), and those
+	 * that failed; dcv: one was answered or the connection died */
+	struct deferred *dhead, *dtail;
+	size_t ndeferred;
+	struct dfail *fails;
+	pthread_cond_t dcv;
 
 	pthread_t rx;
 	bool rx_started;
@@ -138,6 +164,31 @@ static struct call *call_find(struct conn *cn, uint32_t id)
 	return NULL;
 }
 
+static bool deferred_used(const struct conn *cn, uint32_t id)
+{
+	if (!cn->wrapped)
+		return false;
+	for (const struct deferred *d = cn->dhead; d; d = d->next)
+		if (d->id == id)
+			return true;
+	return false;
+}
+
+/* A request id not in use (conn->lock held). */
+static uint32_t conn_new_id(struct conn *cn)
+{
+	uint32_t id;
+	for (;;) {
+		id = ++cn->next_id;
+		if (id == 0) {
+			cn->wrapped = true;
+			continue;
+		}
+		if (!call_find(cn, id) && !deferred_used(cn, id))
+			return id;
+	}
+}
+
 /* Gives c an id and puts it in the table. False when the connection is dead. */
 static bool call_register(struct conn *cn, struct call *c, struct gm_err *err)
 {
@@ -145,9 +196,7 @@ static bool call_register(struct conn *cn, struct call *c, struct gm_err *err)
 	pthread_mutex_lock(&cn->lock);
 	ok = !cn->dead;
 	if (ok) {
-		do
-			c->id = ++cn->next_id;
-		while (c->id == 0 || call_find(cn, c->id));
+		c->id = conn_new_id(cn);
 		c->next = cn->calls;
 		cn->calls = c;
 	} else {
@@ -190,6 +239,7 @@ static void conn_die(struct conn *cn, enum gm_rc rc, const char *msg)
 	for (struct call *c = cn->calls; c; c = c->next)
 		pthread_cond_broadcast(&c->cv);
 	pthread_cond_broadcast(&cn->space_cv);
+	pthread_cond_broadcast(&cn->dcv);
 	pthread_mutex_unlock(&cn->lock);
 }
 
@@ -298,6 +348,54 @@ static bool reply_final(const struct call *c, const struct item *it)
 	return true;
 }
 
+/* Records a deferred commit's failure (conn->lock held); takes d. */
+static void deferred_fail(struct conn *cn, struct deferred *d, enum gm_rc rc, const char *msg)
+{
+	size_t len = strlen(d->path);
+	struct dfail *f = gm_xmalloc(sizeof(*f) + len + 1);
+	memcpy(f->path, d->path, len + 1);
+	f->rc = rc ? rc : GM_ERR_INTERNAL;
+	f->msg = gm_xstrdup(msg);
+	f->next = cn->fails;
+	cn->fails = f;
+	free(d);
+}
+
+/* The answer to a deferred commit, if h is one (conn->lock held): records a failure, drops
+ * the entry and wakes drain and full windows. False when h.id is no deferred commit. A frame
+ * that does not decode sets e (the connection ends). */
+static bool deferred_answer(struct conn *cn, const struct gm_proto_hdr *h, struct item *it,
+                            struct gm_err *e)
+{
+	struct deferred **pp = &cn->dhead, *prev = NULL;
+	while (*pp && (*pp)->id != h->id) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	struct deferred *d = *pp;
+	if (!d)
+		return false;
+	if (gm_proto_decode(h, (const uint8_t *)it->payload.data, &it->m, e))
+		return true;
+	*pp = d->next;
+	if (cn->dtail == d)
+		cn->dtail = prev;
+	cn->ndeferred--;
+	if (it->m.type == GM_PROTO_ERROR) {
+		deferred_fail(cn, d, it->m.rc, gm_buf_cstr(&it->m.b));
+	} else if (!gm_sync_hash_equal(&it->m.hash, &d->whole)) {
+		struct gm_buf msg = GM_BUF_INIT;
+		gm_buf_addf(&msg, "'%s' committed '%s' with other content than was sent",
+		            gm_buf_cstr(&cn->r->host), d->path);
+		deferred_fail(cn, d, GM_ERR_MISMATCH, gm_buf_cstr(&msg));
+		gm_buf_release(&msg);
+	} else {
+		free(d);
+	}
+	pthread_cond_broadcast(&cn->dcv);
+	return true;
+}
+
 static void *rx_main(void *arg)
 {
 	struct conn *cn = arg;
@@ -340,6 +438,14 @@ static void *rx_main(void *arg)
 				           gm_buf_cstr(&it->m.b));
 			item_free(it);
 			break;
+		}
+		if (!c && (h.type == GM_PROTO_COMMIT_R || h.type == GM_PROTO_ERROR) &&
+		    deferred_answer(cn, &h, it, &e)) {
+			pthread_mutex_unlock(&cn->lock);
+			item_free(it);
+			if (e.rc)
+				break;
+			continue;
 		}
 		if (!c) { /* a stream the caller gave up on */
 			pthread_mutex_unlock(&cn->lock);
@@ -789,6 +895,8 @@ struct gm_sync_writer {
 	struct call call;      /* the OPEN_WRITE: its reply, then a write failure */
 	struct gm_buf pending; /* frames not sent yet */
 	bool sent;             /* the OPEN_WRITE went out */
+	bool small;            /* a whole file below GM_SYNC_CHUNK: nothing to resume */
+	char *path;
 };
 
 static enum gm_rc w_flush(struct gm_sync_writer *w, struct gm_err *err)
@@ -818,6 +926,7 @@ static void w_free(struct gm_sync_writer *w)
 	call_forget(w->cn, &w->call);
 	call_release(&w->call);
 	gm_buf_release(&w->pending);
+	free(w->path);
 	free(w);
 }
 
@@ -836,6 +945,7 @@ static struct gm_sync_writer *w_open(struct remote *r, struct gm_proto_msg *req,
 	}
 	req->id = w->call.id;
 	gm_proto_encode(req, &w->pending);
+	w->path = gm_xstrdup(gm_buf_cstr(&req->a));
 	return w;
 }
 
@@ -877,6 +987,7 @@ static enum gm_rc r_open_write(struct gm_sync_endpoint *ep, const char *path,
 	}
 	if (src->size < GM_SYNC_CHUNK) {
 		/* a small file: no journal to resume, so no need to wait for the answer */
+		w->small = true;
 		*out = w;
 		goto out;
 	}
@@ -962,6 +1073,59 @@ static enum gm_rc r_chunk(struct gm_sync_writer *w, const struct gm_sync_hash *s
 
 static void r_abort(struct gm_sync_writer *w, bool keep);
 
+/* Sends req (a COMMIT) for a small file without waiting for its answer: the receiver hears
+ * it, drain reports it. Waits while the connection has DEFERRED_MAX outstanding. */
+static enum gm_rc commit_deferred(struct gm_sync_writer *w, struct gm_proto_msg *req,
+                                  const struct gm_sync_hash *whole, struct gm_err *err)
+{
+	struct conn *cn = w->cn;
+	size_t len = strlen(w->path);
+	struct deferred *d = gm_xmalloc(sizeof(*d) + len + 1);
+	enum gm_rc rc = GM_OK;
+	d->next = NULL;
+	d->whole = *whole;
+	memcpy(d->path, w->path, len + 1);
+
+	pthread_mutex_lock(&cn->lock);
+	while (cn->ndeferred >= DEFERRED_MAX && !cn->dead)
+		pthread_cond_wait(&cn->dcv, &cn->lock);
+	if (cn->dead) {
+		rc = gm_err_set(err, cn->dead_rc, "%s", gm_buf_cstr(&cn->dead_msg));
+		pthread_mutex_unlock(&cn->lock);
+		free(d);
+		return rc;
+	}
+	d->id = conn_new_id(cn);
+	if (cn->dtail)
+		cn->dtail->next = d;
+	else
+		cn->dhead = d;
+	cn->dtail = d;
+	cn->ndeferred++;
+	pthread_mutex_unlock(&cn->lock);
+
+	req->id = d->id;
+	gm_proto_encode(req, &w->pending);
+	rc = w_flush(w, err);
+	if (rc) {
+		/* not sent whole: the connection is dead, and this commit fails here */
+		pthread_mutex_lock(&cn->lock);
+		struct deferred *prev = NULL;
+		for (struct deferred **pp = &cn->dhead; *pp; prev = *pp, pp = &(*pp)->next)
+			if (*pp == d) {
+				*pp = d->next;
+				if (cn->dtail == d)
+					cn->dtail = prev;
+				cn->ndeferred--;
+				free(d);
+				break;
+			}
+		pthread_cond_broadcast(&cn->dcv);
+		pthread_mutex_unlock(&cn->lock);
+	}
+	return rc;
+}
+
 static enum gm_rc r_commit(struct gm_sync_writer *w, const struct gm_sync_hash *whole,
                            const struct gm_sync_meta *meta, const struct gm_buf *xattrs,
                            struct gm_sync_hash *written, struct gm_err *err)
@@ -987,6 +1151,12 @@ static enum gm_rc r_commit(struct gm_sync_writer *w, const struct gm_sync_hash *
 	if (rc) {
 		r_abort(w, false); /* the server forgets the failed stream */
 		w = NULL;
+		goto out;
+	}
+	if (whole && w->small) {
+		rc = commit_deferred(w, &req, whole, err);
+		if (!rc && written)
+			*written = *whole;
 		goto out;
 	}
 	if (!call_register(w->cn, &c, err)) {
@@ -1016,6 +1186,50 @@ static void r_abort(struct gm_sync_writer *w, bool keep)
 	if (w->sent)
 		conn_send_control(w->cn, GM_PROTO_ABORT, w->call.id, keep ? GM_PROTO_F_KEEP : 0);
 	w_free(w);
+}
+
+static enum gm_rc r_drain(struct gm_sync_endpoint *ep,
+                          void (*failed)(void *ctx, const char *path, enum gm_rc rc,
+                                         const char *msg),
+                          void *ctx, struct gm_err *err)
+{
+	struct remote *r = (struct remote *)ep;
+	(void)err;
+	for (size_t i = 0; i < r->nconns; i++) {
+		struct conn *cn = &r->conns[i];
+		struct dfail *fails;
+		pthread_mutex_lock(&cn->lock);
+		while (cn->ndeferred && !cn->dead)
+			pthread_cond_wait(&cn->dcv, &cn->lock);
+		/* a lost connection: whatever was not answered failed (and kept nothing) */
+		while (cn->dhead) {
+			struct deferred *d = cn->dhead;
+			cn->dhead = d->next;
+			deferred_fail(cn, d, cn->dead_rc, gm_buf_cstr(&cn->dead_msg));
+		}
+		cn->dtail = NULL;
+		cn->ndeferred = 0;
+		fails = cn->fails;
+		cn->fails = NULL;
+		pthread_mutex_unlock(&cn->lock);
+		/* oldest first, as they were recorded newest first */
+		struct dfail *rev = NULL;
+		while (fails) {
+			struct dfail *f = fails;
+			fails = f->next;
+			f->next = rev;
+			rev = f;
+		}
+		while (rev) {
+			struct dfail *f = rev;
+			rev = f->next;
+			if (failed)
+				failed(ctx, f->path, f->rc, f->msg);
+			free(f->msg);
+			free(f);
+		}
+	}
+	return GM_OK;
 }
 
 /* ---- deltas ---- */
@@ -1111,6 +1325,7 @@ static void conn_init(struct conn *cn, struct remote *r, int in, int out)
 	pthread_mutex_init(&cn->send_lock, NULL);
 	pthread_mutex_init(&cn->lock, NULL);
 	pthread_cond_init(&cn->space_cv, NULL);
+	pthread_cond_init(&cn->dcv, NULL);
 }
 
 static void r_close(struct gm_sync_endpoint *ep)
@@ -1140,6 +1355,18 @@ static void r_close(struct gm_sync_endpoint *ep)
 		gm_buf_release(&cn->sbuf);
 		gm_buf_release(&cn->dead_msg);
 		ZSTD_freeCCtx(cn->zctx);
+		while (cn->dhead) {
+			struct deferred *d = cn->dhead;
+			cn->dhead = d->next;
+			free(d);
+		}
+		while (cn->fails) {
+			struct dfail *f = cn->fails;
+			cn->fails = f->next;
+			free(f->msg);
+			free(f);
+		}
+		pthread_cond_destroy(&cn->dcv);
 		pthread_mutex_destroy(&cn->send_lock);
 		pthread_mutex_destroy(&cn->lock);
 		pthread_cond_destroy(&cn->space_cv);
@@ -1315,5 +1542,6 @@ static const struct gm_sync_ops remote_ops = {
         .signature = r_signature,
         .open_patch = r_open_patch,
         .patch = r_patch,
+        .drain = r_drain,
         .close = r_close,
 };

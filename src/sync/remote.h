@@ -2,11 +2,13 @@
  * server (server.h) at the other end of one or more byte streams — ssh's pipes in real use
  * (ssh.c), a socketpair in the tests. Callers on several threads share the connections; a
  * receiver thread per connection hands each reply to the caller waiting for its request id.
- * Small files are written without a round trip per call (only commit waits), reads are
- * streamed by the server, and a lost connection fails every waiting call with
- * GM_ERR_UNREACHABLE. With writable, every connection writes: the first server's lock token
- * goes into the other connections' HELLO. The endpoint has GM_SYNC_CAP_DELTA when the
- * server can rebuild files from deltas (signature, open_patch, patch). */
+ * Small files (below GM_SYNC_CHUNK, given the whole-file hash at commit) are written without
+ * any round trip: commit returns once COMMIT is sent, at most 512 unanswered per connection,
+ * and drain reports the ones the server refused (it still checks the hash before the
+ * rename). Reads are streamed by the server, and a lost connection fails every waiting call
+ * and every unanswered commit with GM_ERR_UNREACHABLE. With writable, every connection writes: the
+ * first server's lock token goes into the other connections' HELLO. The endpoint has
+ * GM_SYNC_CAP_DELTA when the server can rebuild files from deltas (signature, open_patch, patch). */
 #ifndef GM_SYNC_REMOTE_H
 #define GM_SYNC_REMOTE_H
 

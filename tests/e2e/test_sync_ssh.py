@@ -292,3 +292,51 @@ def test_killed_many_times_at_random_then_complete(sshd, tmp_path):
             continue
         for f in files:
             assert (src / os.path.relpath(os.path.join(d, f), dst)).exists(), f
+
+
+def test_refused_commit_fails_the_file(sshd, tmp_path):
+    """Small files are committed without waiting for each answer: one the server cannot put
+    in place (its directory is immutable, which stops root too) is still a failed file —
+    exit 3, named on stderr, counted as failed and not copied, absent from the manifest —
+    and --delete is skipped, while every other file arrives. (Whether the refusal comes
+    back at commit or only at the drain depends on timing; both must end the same.)"""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for d in ("ok", "sub"):
+        (src / d).mkdir(parents=True)
+        (dst / d).mkdir(parents=True)
+    for i in range(300):
+        (src / "ok" / f"f{i}").write_bytes(os.urandom(4096))
+    (src / "sub" / "blocked1").write_bytes(b"one")
+    (src / "sub" / "blocked2").write_bytes(b"two")
+    (dst / "ok" / "extra").write_bytes(b"not at the source")
+    for d in ("ok", "sub"):
+        for root in (src, dst):
+            os.chmod(root / d, 0o755)
+            os.utime(root / d, ns=(1_600_000_000_000_000_000,) * 2)
+    os.chmod(src, 0o755)
+    os.chmod(dst, 0o755)
+    if subprocess.run(["chattr", "+i", str(dst / "sub")], capture_output=True).returncode:
+        pytest.skip("this file system has no immutable flag")
+    manifest = tmp_path / "manifest.jsonl"
+    try:
+        r = sync(sshd, "--json", "--delete", "--manifest", str(manifest), f"{src}/",
+                 sshd.spec(f"{dst}/"))
+    finally:
+        subprocess.run(["chattr", "-i", str(dst / "sub")], check=True)
+    assert r.code == 3, r.err
+    summary = r.json()
+    # the two files, and the directory's own metadata afterwards
+    assert summary["failed"] == 3, r.err
+    assert summary["copied"] == 300
+    for name in ("blocked1", "blocked2"):
+        assert f"'sub/{name}': cannot put in place" in r.err
+    # the refused commits were known before --delete had to decide
+    assert "--delete skipped: 2 entries failed during the transfer" in r.err
+    assert sorted(os.listdir(dst / "sub")) == []
+    for i in range(300):
+        assert (dst / "ok" / f"f{i}").read_bytes() == (src / "ok" / f"f{i}").read_bytes()
+    assert (dst / "ok" / "extra").exists()  # --delete did nothing
+    lines = [json.loads(ln) for ln in manifest.read_text().splitlines()]
+    paths = {ln["path"] for ln in lines}
+    assert len(lines) == 300
+    assert paths == {f"ok/f{i}" for i in range(300)}

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -694,6 +695,43 @@ static void pair_stop(struct pair *p, size_t nconns)
 	free(p);
 }
 
+/* What drain reported. */
+struct drained {
+	int n;
+	enum gm_rc rc[64];
+	char path[64][64];
+	char msg[64][256];
+};
+
+static void on_failed(void *ctx, const char *path, enum gm_rc rc, const char *msg)
+{
+	struct drained *d = ctx;
+	if (d->n < 64) {
+		d->rc[d->n] = rc;
+		snprintf(d->path[d->n], sizeof(d->path[0]), "%s", path);
+		snprintf(d->msg[d->n], sizeof(d->msg[0]), "%s", msg);
+	}
+	d->n++;
+}
+
+/* commit, then (when the endpoint took it without waiting) drain: the file's real outcome,
+ * as the synchronous commit would have said it. */
+static enum gm_rc commit_wait(struct gm_sync_endpoint *ep, struct gm_sync_writer *w,
+                              const struct gm_sync_hash *whole, const struct gm_sync_meta *meta,
+                              struct gm_sync_hash *written, struct gm_err *err)
+{
+	struct drained d = {0};
+	enum gm_rc rc = ep->ops->commit(w, whole, meta, NULL, written, err);
+	if (rc)
+		return rc;
+	assert_non_null(ep->ops->drain);
+	assert_int_equal(ep->ops->drain(ep, on_failed, &d, err), GM_OK);
+	if (!d.n)
+		return GM_OK;
+	assert_int_equal(d.n, 1);
+	return gm_err_set(err, d.rc[0], "%s", d.msg[0]);
+}
+
 static void put_file(struct gm_sync_endpoint *ep, const char *path, const void *data, size_t len)
 {
 	const struct gm_sync_ops *o = ep->ops;
@@ -710,7 +748,7 @@ static void put_file(struct gm_sync_endpoint *ep, const char *path, const void *
 	assert_int_equal(o->write(w, data, len, &err), GM_OK);
 	if (len) /* an empty file has no chunk */
 		assert_int_equal(o->chunk(w, &h, &err), GM_OK);
-	if (o->commit(w, &h, &meta, NULL, &written, &err))
+	if (commit_wait(ep, w, &h, &meta, &written, &err))
 		fail_msg("commit %s: %s", path, gm_err_msg(&err));
 	assert_true(gm_sync_hash_equal(&h, &written));
 	gm_err_release(&err);
@@ -927,7 +965,7 @@ static void large_file(bool compress)
 	assert_int_equal(o->open_write(ep, "bad", &meta, 0, &w, &resume, &err), GM_OK);
 	assert_int_equal(o->write(w, buf, 100, &err), GM_OK);
 	assert_int_equal(o->chunk(w, &whole, &err), GM_OK); /* not waited for */
-	assert_int_equal(o->commit(w, &whole, &meta, NULL, NULL, &err), GM_ERR_MISMATCH);
+	assert_int_equal(commit_wait(ep, w, &whole, &meta, NULL, &err), GM_ERR_MISMATCH);
 	assert_int_equal(o->stat(ep, "bad", &st, NULL, &err), GM_ERR_NOT_FOUND);
 
 	gm_buf_release(&back);
@@ -960,7 +998,7 @@ static void test_remote_failed_open_reported_at_commit(void **state)
 	/* a small file: no round trip until commit */
 	assert_int_equal(o->open_write(ep, "f", &meta, 0, &w, &resume, &err), GM_OK);
 	assert_int_equal(o->write(w, "abc", 3, &err), GM_OK);
-	assert_int_equal(o->commit(w, &h, &meta, NULL, NULL, &err), GM_ERR_PERMISSION);
+	assert_int_equal(commit_wait(ep, w, &h, &meta, NULL, &err), GM_ERR_PERMISSION);
 	assert_non_null(strstr(gm_err_msg(&err), "read-only"));
 	/* a large one hears at open */
 	meta.size = GM_SYNC_CHUNK * 2;
@@ -980,12 +1018,84 @@ static void test_remote_failed_open_reported_at_commit(void **state)
 	meta.size = 3;
 	assert_int_equal(o->open_write(ep, "no/such/dir/f", &meta, 0, &w, &resume, &err), GM_OK);
 	assert_int_equal(o->write(w, "abc", 3, &err), GM_OK);
-	assert_int_equal(o->commit(w, &h, &meta, NULL, NULL, &err), GM_ERR_NOT_FOUND);
+	assert_int_equal(commit_wait(ep, w, &h, &meta, NULL, &err), GM_ERR_NOT_FOUND);
 	/* an aborted small file leaves nothing */
 	assert_int_equal(o->open_write(ep, "g", &meta, 0, &w, &resume, &err), GM_OK);
 	assert_int_equal(o->write(w, "abc", 3, &err), GM_OK);
 	o->abort(w, false);
 	assert_int_equal(o->stat(ep, "g", &meta, NULL, &err), GM_ERR_NOT_FOUND);
+	gm_err_release(&err);
+	pair_stop(p, 1);
+}
+
+/* 1500 small files on one connection (three times the window of unanswered commits), some
+ * of them refused by the server: every commit returns at once, drain names exactly the
+ * refused ones with the server's reason, the others are in place with their content. */
+static void test_remote_deferred_commits(void **state)
+{
+	struct pair *p = pair_start(true, false, 1);
+	struct gm_sync_endpoint *ep = p->ep;
+	const struct gm_sync_ops *o = ep->ops;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_buf path = GM_BUF_INIT, data = GM_BUF_INIT, back = GM_BUF_INIT;
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct drained d = {0};
+	int sync_failed = 0;
+	assert_int_equal(o->mkdir(ep, "d", &dmeta, &err), GM_OK);
+	for (int i = 0; i < 1500; i++) {
+		struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, 0, 0, 1, 1, 1, 1};
+		struct gm_sync_writer *w;
+		struct gm_sync_hash h, written;
+		uint64_t resume;
+		gm_buf_reset(&path);
+		gm_buf_reset(&data);
+		/* every 500th into a directory that does not exist, 777 with a wrong hash */
+		gm_buf_addf(&path, i % 500 == 7 ? "nodir/f%d" : "d/f%d", i);
+		gm_buf_addf(&data, "content of %d", i);
+		meta.size = meta.allocated = data.len;
+		gm_sync_hash_buf(data.data, data.len, &h);
+		if (i == 777)
+			gm_sync_hash_buf("other", 5, &h);
+		assert_int_equal(o->open_write(ep, gm_buf_cstr(&path), &meta, 0, &w, &resume, &err),
+		                 GM_OK);
+		assert_int_equal(o->write(w, data.data, data.len, &err), GM_OK);
+		enum gm_rc rc = o->commit(w, &h, &meta, NULL, &written, &err);
+		if (rc) { /* the server's error may already be there: then commit says it */
+			assert_true(i % 500 == 7 || i == 777);
+			sync_failed++;
+		} else {
+			assert_true(gm_sync_hash_equal(&h, &written));
+		}
+	}
+	assert_int_equal(o->drain(ep, on_failed, &d, &err), GM_OK);
+	assert_int_equal(d.n + sync_failed, 4);
+	for (int k = 0; k < d.n; k++) {
+		if (strcmp(d.path[k], "d/f777") == 0) {
+			assert_int_equal(d.rc[k], GM_ERR_MISMATCH);
+		} else {
+			assert_int_equal(d.rc[k], GM_ERR_NOT_FOUND);
+			assert_memory_equal(d.path[k], "nodir/f", 7);
+			assert_non_null(strstr(d.msg[k], "nodir"));
+		}
+	}
+	/* a second drain has nothing left */
+	struct drained again = {0};
+	assert_int_equal(o->drain(ep, on_failed, &again, &err), GM_OK);
+	assert_int_equal(again.n, 0);
+	struct gm_sync_meta st;
+	assert_int_equal(o->stat(ep, "d/f777", &st, NULL, &err), GM_ERR_NOT_FOUND);
+	assert_int_equal(o->stat(ep, "nodir", &st, NULL, &err), GM_ERR_NOT_FOUND);
+	get_file(ep, "d/f1499", &back);
+	assert_int_equal(back.len, strlen("content of 1499"));
+	assert_memory_equal(back.data, "content of 1499", back.len);
+	struct gm_sync_list l;
+	gm_sync_list_init(&l);
+	assert_int_equal(o->list(ep, "d", &l, &err), GM_OK);
+	assert_int_equal(l.n, 1500 - 3 - 1);
+	gm_sync_list_release(&l);
+	gm_buf_release(&path);
+	gm_buf_release(&data);
+	gm_buf_release(&back);
 	gm_err_release(&err);
 	pair_stop(p, 1);
 }
@@ -1416,6 +1526,7 @@ enum fake_mode {
 	FAKE_ABS_LIST, /* answers LIST with an entry "/etc" */
 	FAKE_DIE,      /* reads one request, then hangs up */
 	FAKE_DIE_READ, /* starts a read stream, then hangs up mid-file */
+	FAKE_SILENT,   /* reads three COMMITs without answering, then hangs up */
 };
 
 struct fake {
@@ -1467,6 +1578,10 @@ static void *fake_main(void *arg)
 		/* wait for the client to hang up */
 		while (!gm_proto_read_frame(fk->fd, &h, &payload, NULL))
 			;
+	} else if (fk->mode == FAKE_SILENT) {
+		int commits = h.type == GM_PROTO_COMMIT;
+		while (commits < 3 && !gm_proto_read_frame(fk->fd, &h, &payload, NULL))
+			commits += h.type == GM_PROTO_COMMIT;
 	} else if (fk->mode == FAKE_DIE_READ) {
 		static uint8_t data[4096];
 		gm_buf_reset(&raw);
@@ -1555,6 +1670,28 @@ static void test_lost_connection_fails_waiting_calls(void **state)
 	gm_sync_endpoint_close(ep);
 	pthread_join(fk.thread, NULL);
 
+	/* commits sent but never answered: drain fails each of them, by name */
+	assert_int_equal(fake_open(&fk, FAKE_SILENT, &ep, &err), GM_OK);
+	for (int i = 0; i < 3; i++) {
+		char name[8] = {'s', (char)('0' + i), 0};
+		struct gm_sync_hash h;
+		gm_sync_hash_buf("x", 1, &h);
+		assert_int_equal(ep->ops->open_write(ep, name, &meta, 0, &w, &resume, &err), GM_OK);
+		assert_int_equal(ep->ops->write(w, "x", 1, &err), GM_OK);
+		assert_int_equal(ep->ops->commit(w, &h, &meta, NULL, NULL, &err), GM_OK);
+	}
+	struct drained dr = {0};
+	assert_int_equal(ep->ops->drain(ep, on_failed, &dr, &err), GM_OK);
+	assert_int_equal(dr.n, 3);
+	for (int i = 0; i < 3; i++) {
+		char name[8] = {'s', (char)('0' + i), 0};
+		assert_string_equal(dr.path[i], name);
+		assert_int_equal(dr.rc[i], GM_ERR_UNREACHABLE);
+		assert_non_null(strstr(dr.msg[i], "lost the connection to 'evil'"));
+	}
+	gm_sync_endpoint_close(ep);
+	pthread_join(fk.thread, NULL);
+
 	/* a reader mid-file */
 	struct gm_sync_reader *r;
 	struct gm_sync_piece piece;
@@ -1609,6 +1746,7 @@ int main(void)
 	        cmocka_unit_test(test_remote_large_file_zstd),
 	        cmocka_unit_test(test_remote_failed_open_reported_at_commit),
 	        cmocka_unit_test(test_remote_concurrent_callers),
+	        cmocka_unit_test(test_remote_deferred_commits),
 	        cmocka_unit_test(test_server_refuses_escapes),
 	        cmocka_unit_test(test_server_version_mismatch),
 	        cmocka_unit_test(test_client_version_mismatch),
