@@ -200,13 +200,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
 {
+	static int headers_seen; /* *req_cls after the first call: only its address matters */
 	struct gm_http_server *srv = cls;
 	(void)version;
 	(void)upload_data;
-	(void)upload_data_size;
-	(void)req_cls;
-	/* Everything is decided on the first call, when the headers are in: a GET has no body
-	 * to wait for, and an answer queued now makes libmicrohttpd drop any body sent. */
+	if (*req_cls == &headers_seen) {
+		/* Later calls: the end of the request. Any body is read and dropped; answering
+		 * only now lets libmicrohttpd keep the connection alive for the next scrape (an
+		 * answer queued before the request ended forces "Connection: close"). */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		struct gm_http_request req = {
+		        method, url,
+		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT)};
+		struct gm_http_response res = {200, NULL, GM_BUF_INIT};
+		srv->handler.handle(srv->handler.ctx, &req, &res);
+		enum MHD_Result r =
+		        queue(srv, conn, res.status, res.content_type, &res.body, false);
+		gm_buf_release(&res.body);
+		return r;
+	}
+	/* Refusals are decided on the first call, when the headers are in: an answer queued now
+	 * makes libmicrohttpd drop any body sent and close the connection. */
 	if (srv->web && srv->web->tls && !client_cert_ok(srv->web, conn))
 		return queue_text(srv, conn, MHD_HTTP_FORBIDDEN, "client certificate required\n");
 	if (gm_web_config_has_users(srv->web) && !basic_auth_ok(srv->web, conn)) {
@@ -218,15 +235,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return queue_text(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-
-	struct gm_http_request req = {
-	        method, url,
-	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT)};
-	struct gm_http_response res = {200, NULL, GM_BUF_INIT};
-	srv->handler.handle(srv->handler.ctx, &req, &res);
-	enum MHD_Result r = queue(srv, conn, res.status, res.content_type, &res.body, false);
-	gm_buf_release(&res.body);
-	return r;
+	*req_cls = &headers_seen;
+	return MHD_YES;
 }
 
 /* GnuTLS priorities allowing min_version and newer. */

@@ -123,6 +123,26 @@ def test_metrics_text_format(exporter):
     assert status == 200 and headers["Content-Type"] == CT_TEXT and body == ""
 
 
+def test_scrapes_reuse_one_connection(exporter):
+    """Prometheus keeps its connection between scrapes: three requests, one TCP connection,
+    no "Connection: close" (a request with a body still gets its answer)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        first = c.getresponse()
+        first.read()
+        sock = c.sock
+        assert first.getheader("Connection") != "close"
+        for _ in range(2):
+            c.request("GET", "/metrics", body=b"ignored", headers={"Content-Length": "7"})
+            r = c.getresponse()
+            assert r.status == 200 and b"DCGM_FI_DEV_GPU_TEMP" in r.read()
+            assert c.sock is sock
+    finally:
+        c.close()
+
+
 @pytest.mark.parametrize("accept,ct", [
     (PROM_ACCEPT, CT_OM),
     ("application/openmetrics-text", CT_OM),
