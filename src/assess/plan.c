@@ -755,9 +755,9 @@ out:
 
 static enum gm_rc parse_root(struct parser *p)
 {
-	static const char *const keys[] = {
-	        "schema",    "name",    "horizon_years", "source",  "target", "datasets",
-	        "workloads", "network", "thresholds",    "monitor", NULL};
+	static const char *const keys[] = {"schema",     "name",     "horizon_years", "source",
+	                                   "target",     "datasets", "workloads",     "network",
+	                                   "thresholds", "monitor",  "k8s",           NULL};
 	static const char *const net_keys[] = {"bandwidth", "latency", NULL};
 	static const char *const thr_keys[] = {"max_breakeven_months", "min_capacity_ratio",
 	                                       "utilisation", NULL};

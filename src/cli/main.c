@@ -41,6 +41,8 @@ const struct gm_cmd gm_commands[] = {
          "[options] SRC DST", gm_cmd_sync_opts, gm_cmd_sync, false},
         {"verify", "compare two trees (or a tree and a sync manifest) by content hash",
          "[options] SRC DST | --manifest FILE DST", gm_cmd_verify_opts, gm_cmd_verify, false},
+        {"k8s", "move Kubernetes workloads: scan, rewrite manifests, mirror images, node labels",
+         "scan|rewrite|labels|mirror [options] [args]", gm_cmd_k8s_opts, gm_cmd_k8s, false},
         {"bench", "measure gpu, run, http, net; compare two environments with statistics",
          "gpu|run|http|net|compare [options] [args]", gm_cmd_bench_opts, gm_cmd_bench, false},
         {"completion", "print the bash completion script", "bash", gm_cmd_completion_opts,
