@@ -23,10 +23,11 @@ int gm_cmd_bench_http(struct gm_cli *cli, int argc, char **argv);
 extern const struct gm_opt gm_cmd_bench_compare_opts[];
 int gm_cmd_bench_compare(struct gm_cli *cli, int argc, char **argv);
 
-/* How the dispatcher (gm_cmd_bench in cmd_bench.c) calls a subcommand: argv[0] is the
- * subcommand's name ("gpu"), and cli has been started with gm_cli_begin on a command whose
- * option table is the subcommand's gm_cmd_bench_<name>_opts, so the subcommand just loops
- * over gm_cli_next and takes its operands from gm_cli_args. */
+/* The dispatcher (gm_cmd_bench in cmd_bench.c) calls a subcommand through
+ * gm_cli_run_subcommand (cli.h): argv[0] is the subcommand's name ("gpu"), and cli has been
+ * started with gm_cli_begin on a command whose option table is the subcommand's
+ * gm_cmd_bench_<name>_opts, so the subcommand just loops over gm_cli_next and takes its
+ * operands from gm_cli_args. */
 
 struct gm_bench_result;
 
@@ -35,6 +36,15 @@ struct gm_bench_result;
  * (--json) or the table. Returns an exit code (GM_EXIT_OK or the failure's). */
 int gm_bench_cli_emit(struct gm_cli *cli, const struct gm_bench_result *r, const char *output,
                       const struct gm_buf *table);
+
+/* The shared end of `bench gpu` and `bench net`, whose output is not a figures table:
+ * records the inventory into doc (without NVML when skip_nvml; a failure is a warning),
+ * then, with --json or an output file, puts the document with a newline into out (which
+ * starts empty) and writes it to output (atomically). Returns GM_EXIT_OK, with out holding
+ * the JSON to emit under --json and empty otherwise (for the caller's table), or the
+ * failure's exit code. */
+int gm_bench_cli_save(struct gm_cli *cli, struct gm_bench_result *doc, bool skip_nvml,
+                      const char *output, struct gm_buf *out);
 
 /* A table of the result's figures: name, unit, n, median, p90, p99, min, max. */
 void gm_bench_cli_figures_table(const struct gm_bench_result *r, bool color, struct gm_buf *out);

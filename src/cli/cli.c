@@ -266,6 +266,88 @@ void gm_cli_help_global(struct gm_buf *out)
 	                 "see gpumigrate(1).\n");
 }
 
+void gm_cli_help_subcommands(const struct gm_cli_subcommands *set, struct gm_buf *out)
+{
+	gm_buf_addf(out, "usage: gpumigrate %s SUBCOMMAND [options] [args]\n\n%s\n\nsubcommands:\n",
+	            set->command, set->about);
+	for (const struct gm_cli_subcommand *s = set->subs; s->name; s++)
+		gm_buf_addf(out, "  %-8s  %s\n", s->name, s->summary);
+	for (const struct gm_cli_subcommand *s = set->subs; s->name; s++) {
+		gm_buf_addf(out, "\noptions of '%s %s' (usage: gpumigrate %s %s):\n", set->command,
+		            s->name, set->command, s->usage);
+		help_opts(s->opts, out);
+	}
+	gm_buf_adds(out, "\nglobal options:\n");
+	help_opts(gm_global_opts, out);
+	gm_buf_addf(out, "\nsee gpumigrate-%s(1) for details.\n", set->command);
+}
+
+/* "gpu, run, http, net or compare" */
+static void subcommand_list(const struct gm_cli_subcommands *set, struct gm_buf *out)
+{
+	for (const struct gm_cli_subcommand *s = set->subs; s->name; s++) {
+		if (s != set->subs)
+			gm_buf_adds(out, s[1].name ? ", " : " or ");
+		gm_buf_adds(out, s->name);
+	}
+}
+
+int gm_cli_run_subcommand(struct gm_cli *cli, const struct gm_cli_subcommands *set, int argc,
+                          char **argv)
+{
+	const struct gm_cmd *outer = cli->cmd;
+	struct gm_buf text = GM_BUF_INIT;
+	int code = GM_EXIT_OK;
+	/* global options may come before the subcommand */
+	int i = 1;
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			gm_cli_help_subcommands(set, &text);
+			code = gm_cli_emit(&text);
+			goto out;
+		}
+		struct gm_cmd cmd = {set->command, "", "", NULL, NULL, false};
+		char *one[3] = {argv[0], argv[i], NULL};
+		int n = 2;
+		/* an option with a value (--color WHEN) takes the next word */
+		if (strcmp(argv[i], "--color") == 0 && i + 1 < argc)
+			one[2] = argv[i + 1], n = 3;
+		gm_cli_begin(cli, &cmd, n, one);
+		int id = gm_cli_next(cli, &code);
+		if (id == -2)
+			goto out;
+		if (id != -1) {
+			code = gm_cli_usage_error(cli, "'%s' belongs after the subcommand",
+			                          argv[i]);
+			goto out;
+		}
+		i += n - 1;
+	}
+	subcommand_list(set, &text);
+	if (i >= argc) {
+		gm_error("%s needs a subcommand: %s", set->command, gm_buf_cstr(&text));
+		gm_hint("run 'gpumigrate %s --help' for each one's options", set->command);
+		code = GM_EXIT_USAGE;
+		goto out;
+	}
+	for (const struct gm_cli_subcommand *s = set->subs; s->name; s++) {
+		if (strcmp(argv[i], s->name) != 0)
+			continue;
+		struct gm_cmd sub_cmd = {set->command, s->summary, s->usage,
+		                         s->opts,      s->run,     false};
+		gm_cli_begin(cli, &sub_cmd, argc - i, argv + i);
+		code = s->run(cli, argc - i, argv + i);
+		goto out;
+	}
+	gm_error("unknown %s subcommand '%s' (%s)", set->command, argv[i], gm_buf_cstr(&text));
+	gm_hint("run 'gpumigrate %s --help' for the list", set->command);
+	code = GM_EXIT_USAGE;
+out:
+	cli->cmd = outer; /* not the gm_cmd made up here, which ends with this call */
+	gm_buf_release(&text);
+	return code;
+}
+
 static void completion_words(const struct gm_opt *opts, struct gm_buf *out)
 {
 	for (size_t i = 0; opts && opts[i].long_name; i++) {

@@ -101,6 +101,36 @@ void gm_cli_help_global(struct gm_buf *out);
 /* Bash completion script generated from the option tables. */
 void gm_cli_completion_bash(struct gm_buf *out);
 
+/* One subcommand of a command that has them (`bench gpu`, `k8s mirror`). */
+struct gm_cli_subcommand {
+	const char *name;
+	const char *usage;   /* after "gpumigrate COMMAND " ("gpu [options]") */
+	const char *summary; /* one line for the subcommand list */
+	const struct gm_opt *opts;
+	int (*run)(struct gm_cli *cli, int argc, char **argv);
+};
+
+/* A command made of subcommands: its name, the line under the usage in its --help, and
+ * the subcommands (the table ends with an entry whose name is NULL). */
+struct gm_cli_subcommands {
+	const char *command; /* "bench" */
+	const char *about;   /* "measure this environment and compare two measurements" */
+	const struct gm_cli_subcommand *subs;
+};
+
+/* The whole run of such a command (argv[0] is its name): global options may come before
+ * the subcommand (--help and -h there print gm_cli_help_subcommands; any other option is
+ * an error that names the subcommand as its place), then the named subcommand runs with
+ * argv[0] its name and cli started on a command called set->command whose option table is
+ * the subcommand's, so it just loops over gm_cli_next and takes its operands from
+ * gm_cli_args. A missing or unknown subcommand is a usage error that lists them. Returns
+ * the exit code. */
+int gm_cli_run_subcommand(struct gm_cli *cli, const struct gm_cli_subcommands *set, int argc,
+                          char **argv);
+/* --help text of a command made of subcommands: each one's summary, then each one's
+ * usage and options, then the global options. */
+void gm_cli_help_subcommands(const struct gm_cli_subcommands *set, struct gm_buf *out);
+
 /* Parses a --color value. */
 bool gm_cli_parse_color(const char *s, enum gm_color_mode *out);
 /* Resolves whether fd gets colour under mode, honouring NO_COLOR and isatty. */

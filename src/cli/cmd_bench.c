@@ -19,15 +19,7 @@ const struct gm_opt gm_cmd_bench_opts[] = {
         {0, NULL, 0, GM_ARG_NONE, NULL, NULL, NULL},
 };
 
-struct sub {
-	const char *name;
-	const char *usage;
-	const char *summary;
-	const struct gm_opt *opts;
-	int (*run)(struct gm_cli *cli, int argc, char **argv);
-};
-
-static const struct sub subs[] = {
+static const struct gm_cli_subcommand subs[] = {
         {"gpu", "gpu [options]",
          "copy bandwidths and GEMM throughput of the local GPUs (CUDA driver, cuBLAS)",
          gm_cmd_bench_gpu_opts, gm_cmd_bench_gpu},
@@ -43,92 +35,15 @@ static const struct sub subs[] = {
         {"compare", "compare [--tolerance 5%] [options] BASELINE.json CANDIDATE.json",
          "medians, ratio with a 95% bootstrap CI, Mann-Whitney p and a verdict per figure",
          gm_cmd_bench_compare_opts, gm_cmd_bench_compare},
+        {NULL, NULL, NULL, NULL, NULL},
 };
-#define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
-static void help_opts(const struct gm_opt *opts, struct gm_buf *out)
-{
-	for (size_t i = 0; opts && opts[i].long_name; i++) {
-		const struct gm_opt *o = &opts[i];
-		size_t start = out->len;
-		if (o->short_name)
-			gm_buf_addf(out, "  -%c, --%s", o->short_name, o->long_name);
-		else
-			gm_buf_addf(out, "      --%s", o->long_name);
-		if (o->arg == GM_ARG_REQUIRED)
-			gm_buf_addf(out, " %s", o->arg_name ? o->arg_name : "VALUE");
-		else if (o->arg == GM_ARG_OPTIONAL)
-			gm_buf_addf(out, "[=%s]", o->arg_name ? o->arg_name : "VALUE");
-		size_t w = out->len - start;
-		if (w < 30)
-			gm_buf_addpad(out, ' ', 30 - w);
-		else
-			gm_buf_adds(out, "\n                              ");
-		gm_buf_addf(out, "%s\n", o->help);
-	}
-}
-
-static int bench_help(void)
-{
-	struct gm_buf out = GM_BUF_INIT;
-	gm_buf_adds(&out, "usage: gpumigrate bench SUBCOMMAND [options] [args]\n\n"
-	                  "measure this environment and compare two measurements\n\n"
-	                  "subcommands:\n");
-	for (size_t i = 0; i < N_SUBS; i++)
-		gm_buf_addf(&out, "  %-8s  %s\n", subs[i].name, subs[i].summary);
-	for (size_t i = 0; i < N_SUBS; i++) {
-		gm_buf_addf(&out, "\noptions of 'bench %s' (usage: gpumigrate bench %s):\n",
-		            subs[i].name, subs[i].usage);
-		help_opts(subs[i].opts, &out);
-	}
-	gm_buf_adds(&out, "\nglobal options:\n");
-	help_opts(gm_global_opts, &out);
-	gm_buf_adds(&out, "\nsee gpumigrate-bench(1) for details.\n");
-	int code = gm_cli_emit(&out);
-	gm_buf_release(&out);
-	return code;
-}
+static const struct gm_cli_subcommands bench = {
+        "bench", "measure this environment and compare two measurements", subs};
 
 int gm_cmd_bench(struct gm_cli *cli, int argc, char **argv)
 {
-	/* global options may come before the subcommand */
-	int i = 1;
-	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return bench_help();
-		int code = GM_EXIT_OK;
-		struct gm_cmd cmd = {"bench", "", "", gm_cmd_bench_opts, gm_cmd_bench, false};
-		char *one[3] = {argv[0], argv[i], NULL};
-		int n = 2;
-		/* an option with a value (--color WHEN) takes the next word */
-		if (strcmp(argv[i], "--color") == 0 && i + 1 < argc)
-			one[2] = argv[i + 1], n = 3;
-		gm_cli_begin(cli, &cmd, n, one);
-		int id = gm_cli_next(cli, &code);
-		if (id == -2)
-			return code;
-		if (id != -1)
-			return gm_cli_usage_error(cli, "'%s' belongs after the subcommand",
-			                          argv[i]);
-		i += n - 1;
-	}
-	if (i >= argc) {
-		gm_error("bench needs a subcommand: gpu, run, http, net or compare");
-		gm_hint("run 'gpumigrate bench --help' for each one's options");
-		return GM_EXIT_USAGE;
-	}
-	for (size_t k = 0; k < N_SUBS; k++) {
-		if (strcmp(argv[i], subs[k].name) != 0)
-			continue;
-		static struct gm_cmd sub_cmd;
-		sub_cmd = (struct gm_cmd){"bench",      subs[k].summary, subs[k].usage,
-		                          subs[k].opts, subs[k].run,     false};
-		gm_cli_begin(cli, &sub_cmd, argc - i, argv + i);
-		return subs[k].run(cli, argc - i, argv + i);
-	}
-	gm_error("unknown bench subcommand '%s' (gpu, run, http, net or compare)", argv[i]);
-	gm_hint("run 'gpumigrate bench --help' for the list");
-	return GM_EXIT_USAGE;
+	return gm_cli_run_subcommand(cli, &bench, argc, argv);
 }
 
 /* ---- shared by the subcommands ---- */
@@ -184,11 +99,20 @@ void gm_bench_cli_format(double v, const char *unit, struct gm_buf *out)
 	gm_buf_addf(out, "%.6g%s%s", v, *unit ? " " : "", unit);
 }
 
+/* Sets cell col of the table's last row to v in its unit, for people. */
+static void set_value(struct gm_table *t, size_t col, double v, const char *unit,
+                      enum gm_color color)
+{
+	struct gm_buf s = GM_BUF_INIT;
+	gm_bench_cli_format(v, unit, &s);
+	gm_table_set(t, col, gm_buf_cstr(&s), color);
+	gm_buf_release(&s);
+}
+
 void gm_bench_cli_figures_table(const struct gm_bench_result *r, bool color, struct gm_buf *out)
 {
 	static const char *const head[] = {"figure", "n", "median", "p90", "p99", "min", "max"};
 	struct gm_table t;
-	struct gm_buf v = GM_BUF_INIT;
 	gm_table_init(&t, 7, head);
 	for (size_t c = 1; c < 7; c++)
 		gm_table_align_right(&t, c);
@@ -199,16 +123,12 @@ void gm_bench_cli_figures_table(const struct gm_bench_result *r, bool color, str
 		gm_table_add_row(&t);
 		gm_table_set(&t, 0, f->name, GM_COLOR_NONE);
 		gm_table_setf(&t, 1, GM_COLOR_NONE, "%llu", (unsigned long long)f->summary.n);
-		for (size_t k = 0; k < 5; k++) {
-			gm_buf_reset(&v);
-			gm_bench_cli_format(vals[k], f->unit, &v);
-			gm_table_set(&t, 2 + k, gm_buf_cstr(&v),
-			             k == 0 ? GM_COLOR_BOLD : GM_COLOR_NONE);
-		}
+		for (size_t k = 0; k < 5; k++)
+			set_value(&t, 2 + k, vals[k], f->unit,
+			          k == 0 ? GM_COLOR_BOLD : GM_COLOR_NONE);
 	}
 	gm_table_render(&t, color, out);
 	gm_table_release(&t);
-	gm_buf_release(&v);
 }
 
 void gm_bench_cli_inventory(struct gm_bench_result *r, bool skip)
@@ -240,6 +160,30 @@ int gm_bench_cli_emit(struct gm_cli *cli, const struct gm_bench_result *r, const
 out:
 	gm_err_release(&err);
 	gm_buf_release(&doc);
+	return code;
+}
+
+int gm_bench_cli_save(struct gm_cli *cli, struct gm_bench_result *doc, bool skip_nvml,
+                      const char *output, struct gm_buf *out)
+{
+	struct gm_err err = GM_ERR_INIT;
+	int code = GM_EXIT_OK;
+	if (gm_bench_result_collect_inventory(doc, skip_nvml, &err) != GM_OK) {
+		gm_warn("inventory not recorded: %s", gm_err_msg(&err));
+		gm_err_clear(&err);
+	}
+	if (output || cli->json) {
+		gm_bench_result_to_json(doc, out, true);
+		gm_buf_addch(out, '\n');
+	}
+	if (output && gm_fs_write_atomic(output, out->data, out->len, &err) != GM_OK) {
+		code = gm_cli_fail(cli, &err);
+		goto out;
+	}
+	if (!cli->json)
+		gm_buf_reset(out);
+out:
+	gm_err_release(&err);
 	return code;
 }
 
@@ -275,7 +219,6 @@ static void compare_table(const struct gm_bench_cmp *c, bool color, struct gm_bu
 	static const char *const head[] = {"figure", "baseline", "candidate", "ratio",
 	                                   "95% CI", "p",        "verdict"};
 	struct gm_table t;
-	struct gm_buf a = GM_BUF_INIT;
 	gm_table_init(&t, 7, head);
 	for (size_t k = 1; k < 6; k++)
 		gm_table_align_right(&t, k);
@@ -284,12 +227,8 @@ static void compare_table(const struct gm_bench_cmp *c, bool color, struct gm_bu
 		gm_table_add_row(&t);
 		gm_table_setf(&t, 0, GM_COLOR_NONE, "%s (%s better)", r->name,
 		              gm_bench_better_name(r->better));
-		gm_buf_reset(&a);
-		gm_bench_cli_format(r->base_median, r->unit, &a);
-		gm_table_set(&t, 1, gm_buf_cstr(&a), GM_COLOR_NONE);
-		gm_buf_reset(&a);
-		gm_bench_cli_format(r->cand_median, r->unit, &a);
-		gm_table_set(&t, 2, gm_buf_cstr(&a), GM_COLOR_NONE);
+		set_value(&t, 1, r->base_median, r->unit, GM_COLOR_NONE);
+		set_value(&t, 2, r->cand_median, r->unit, GM_COLOR_NONE);
 		if (isnan(r->ratio))
 			gm_table_set(&t, 3, "-", GM_COLOR_NONE);
 		else
@@ -315,7 +254,6 @@ static void compare_table(const struct gm_bench_cmp *c, bool color, struct gm_bu
 	            "0.05 and the CI outside the tolerance\n",
 	            c->tolerance * 100);
 	gm_table_release(&t);
-	gm_buf_release(&a);
 }
 
 int gm_cmd_bench_compare(struct gm_cli *cli, int argc, char **argv)

@@ -82,6 +82,40 @@ static bool parse_int(const char *s, int64_t min, int64_t max, int *out)
 	return true;
 }
 
+/* The value of option flag (in cli->optarg) as a number from min to max into *out; false,
+ * with the usage error "FLAG 'VALUE': expected EXPECTED" (default "MIN to MAX") in *code,
+ * when it is not one. */
+static bool int_opt(struct gm_cli *cli, const char *flag, int64_t min, int64_t max,
+                    const char *expected, int *out, int *code)
+{
+	if (parse_int(cli->optarg, min, max, out))
+		return true;
+	if (expected)
+		*code = gm_cli_usage_error(cli, "%s '%s': expected %s", flag, cli->optarg,
+		                           expected);
+	else
+		*code = gm_cli_usage_error(cli, "%s '%s': expected %lld to %lld", flag, cli->optarg,
+		                           (long long)min, (long long)max);
+	return false;
+}
+
+/* The value of option flag as a comma-separated list of names into *mask; false, with
+ * the usage error "FLAG 'VALUE': expected a list of NAME, NAME…" in *code, when it is not
+ * one. */
+static bool list_opt(struct gm_cli *cli, const char *flag, const char *const *names, unsigned *mask,
+                     int *code)
+{
+	if (parse_list(cli->optarg, names, mask))
+		return true;
+	struct gm_buf list = GM_BUF_INIT;
+	for (size_t i = 0; names[i]; i++)
+		gm_buf_addf(&list, "%s%s", i ? ", " : "", names[i]);
+	*code = gm_cli_usage_error(cli, "%s '%s': expected a list of %s", flag, cli->optarg,
+	                           gm_buf_cstr(&list));
+	gm_buf_release(&list);
+	return false;
+}
+
 /* The datasheet peak a figure is held to, or unknown. D2D copies count bytes copied; the
  * memory moves twice that (read and write), which is what the datasheet bandwidth counts. */
 static struct gm_num peak_of(const struct gm_bench_gpu_fig *f, const struct gm_gpu_spec *g,
@@ -100,6 +134,18 @@ static struct gm_num peak_of(const struct gm_bench_gpu_fig *f, const struct gm_g
 		return g->memory_bandwidth_gbs;
 	}
 	return GM_NUM_UNKNOWN;
+}
+
+/* peak_of for f with the catalog entry (specs, one per r->devs) of the GPU it ran on. */
+static struct gm_num device_peak(const struct gm_bench_gpu_result *r,
+                                 const struct gm_gpu_spec *const *specs,
+                                 const struct gm_bench_gpu_fig *f, double *scale)
+{
+	const struct gm_gpu_spec *g = NULL;
+	for (int k = 0; k < r->n_devs; k++)
+		if (r->devs[k].index == f->device)
+			g = specs[k];
+	return peak_of(f, g, scale);
 }
 
 static void render(const struct gm_cli *cli, const struct gm_bench_gpu_result *r,
@@ -123,12 +169,8 @@ static void render(const struct gm_cli *cli, const struct gm_bench_gpu_result *r
 	gm_table_align_right(&t, 4);
 	for (size_t i = 0; i < r->n_figs; i++) {
 		const struct gm_bench_gpu_fig *f = &r->figs[i];
-		const struct gm_gpu_spec *g = NULL;
-		for (int k = 0; k < r->n_devs; k++)
-			if (r->devs[k].index == f->device)
-				g = specs[k];
 		double scale;
-		struct gm_num peak = peak_of(f, g, &scale);
+		struct gm_num peak = device_peak(r, specs, f, &scale);
 		gm_table_add_row(&t);
 		gm_table_set(&t, 0, f->name, GM_COLOR_NONE);
 		if (f->n_samples)
@@ -237,12 +279,8 @@ static void details_json(const struct gm_bench_gpu_opts *o, const struct gm_benc
 	gm_json_begin_array(&j, NULL);
 	for (size_t i = 0; i < r->n_figs; i++) {
 		const struct gm_bench_gpu_fig *f = &r->figs[i];
-		const struct gm_gpu_spec *g = NULL;
-		for (int k = 0; k < r->n_devs; k++)
-			if (r->devs[k].index == f->device)
-				g = specs[k];
 		double scale;
-		struct gm_num peak = peak_of(f, g, &scale);
+		struct gm_num peak = device_peak(r, specs, f, &scale);
 		gm_json_begin_object(&j, NULL);
 		gm_json_str(&j, "figure", f->name);
 		if (f->n_samples)
@@ -299,38 +337,20 @@ int gm_cmd_bench_gpu(struct gm_cli *cli, int argc, char **argv)
 		switch (id) {
 		case -2: goto out;
 		case OPT_DEVICE:
-			if (!parse_int(cli->optarg, 0, 1023, &o.device)) {
-				code = gm_cli_usage_error(
-				        cli, "--device '%s': expected a GPU ordinal", cli->optarg);
+			if (!int_opt(cli, "--device", 0, 1023, "a GPU ordinal", &o.device, &code))
 				goto out;
-			}
 			break;
 		case OPT_TESTS:
-			if (!parse_list(cli->optarg, test_names, &o.tests)) {
-				code = gm_cli_usage_error(
-				        cli,
-				        "--tests '%s': expected a list of h2d, d2h, "
-				        "d2d, p2p, gemm",
-				        cli->optarg);
+			if (!list_opt(cli, "--tests", test_names, &o.tests, &code))
 				goto out;
-			}
 			break;
 		case OPT_PRECISION:
-			if (!parse_list(cli->optarg, prec_names, &o.precs)) {
-				code = gm_cli_usage_error(
-				        cli,
-				        "--precision '%s': expected a list of fp32, "
-				        "tf32, fp16, bf16",
-				        cli->optarg);
+			if (!list_opt(cli, "--precision", prec_names, &o.precs, &code))
 				goto out;
-			}
 			break;
 		case OPT_SIZE:
-			if (!parse_int(cli->optarg, 16, 65536, &o.gemm_n)) {
-				code = gm_cli_usage_error(cli, "--size '%s': expected 16 to 65536",
-				                          cli->optarg);
+			if (!int_opt(cli, "--size", 16, 65536, NULL, &o.gemm_n, &code))
 				goto out;
-			}
 			break;
 		case OPT_COPY_SIZE:
 			if (!gm_parse_size(cli->optarg, &u) || u < 4096 ||
@@ -345,18 +365,12 @@ int gm_cmd_bench_gpu(struct gm_cli *cli, int argc, char **argv)
 			o.copy_bytes = (size_t)u;
 			break;
 		case OPT_REPEATS:
-			if (!parse_int(cli->optarg, 1, 10000, &o.repeats)) {
-				code = gm_cli_usage_error(
-				        cli, "--repeats '%s': expected 1 to 10000", cli->optarg);
+			if (!int_opt(cli, "--repeats", 1, 10000, NULL, &o.repeats, &code))
 				goto out;
-			}
 			break;
 		case OPT_WARMUP:
-			if (!parse_int(cli->optarg, 0, 1000, &o.warmup)) {
-				code = gm_cli_usage_error(cli, "--warmup '%s': expected 0 to 1000",
-				                          cli->optarg);
+			if (!int_opt(cli, "--warmup", 0, 1000, NULL, &o.warmup, &code))
 				goto out;
-			}
 			break;
 		case OPT_CATALOG: catalog_dir = cli->optarg; break;
 		case OPT_OUTPUT: output = cli->optarg; break;
@@ -410,22 +424,11 @@ int gm_cmd_bench_gpu(struct gm_cli *cli, int argc, char **argv)
 	}
 	compare_members(&r, &doc);
 	details_json(&o, &r, specs, &doc);
-	if (gm_bench_result_collect_inventory(&doc, false, &err) != GM_OK) {
-		gm_warn("inventory not recorded: %s", gm_err_msg(&err));
-		gm_err_clear(&err);
-	}
-	if (output || cli->json) {
-		gm_bench_result_to_json(&doc, &out, true);
-		gm_buf_addch(&out, '\n');
-	}
-	if (output && gm_fs_write_atomic(output, out.data, out.len, &err) != GM_OK) {
-		code = gm_cli_fail(cli, &err);
+	code = gm_bench_cli_save(cli, &doc, false, output, &out);
+	if (code != GM_EXIT_OK)
 		goto out;
-	}
-	if (!cli->json) {
-		gm_buf_reset(&out);
+	if (!cli->json)
 		render(cli, &r, specs, &out);
-	}
 	code = gm_cli_emit(&out);
 	for (size_t i = 0; i < r.n_figs && code == GM_EXIT_OK; i++) {
 		if (r.figs[i].checked && !r.figs[i].check_ok) {

@@ -536,22 +536,11 @@ int gm_cmd_bench_net(struct gm_cli *cli, int argc, char **argv)
 	gm_buf_reset(&raw);
 	checks_json(checks, n_checks, &raw);
 	gm_bench_result_set_raw(&doc, "checks", gm_buf_cstr(&raw), NULL);
-	if (gm_bench_result_collect_inventory(&doc, true, &err) != GM_OK) {
-		gm_warn("inventory not recorded: %s", gm_err_msg(&err));
-		gm_err_clear(&err);
-	}
-	if (output || cli->json) {
-		gm_bench_result_to_json(&doc, &out, true);
-		gm_buf_addch(&out, '\n');
-	}
-	if (output && gm_fs_write_atomic(output, out.data, out.len, &err) != GM_OK) {
-		code = gm_cli_fail(cli, &err);
+	code = gm_bench_cli_save(cli, &doc, true, output, &out);
+	if (code != GM_EXIT_OK)
 		goto out;
-	}
-	if (!cli->json) {
-		gm_buf_reset(&out);
+	if (!cli->json)
 		render(cli, &r, &rtt, checks, n_checks, &out);
-	}
 	code = gm_cli_emit(&out);
 	for (size_t i = 0; i < n_checks && code == GM_EXIT_OK; i++)
 		if (checks[i].verdict == GM_BENCH_NET_FAIL)

@@ -74,15 +74,7 @@ static int cmd_scan(struct gm_cli *cli, int argc, char **argv);
 static int cmd_rewrite(struct gm_cli *cli, int argc, char **argv);
 static int cmd_labels(struct gm_cli *cli, int argc, char **argv);
 
-struct sub {
-	const char *name;
-	const char *usage;
-	const char *summary;
-	const struct gm_opt *opts;
-	int (*run)(struct gm_cli *cli, int argc, char **argv);
-};
-
-static const struct sub subs[] = {
+static const struct gm_cli_subcommand subs[] = {
         {"scan", "scan [--json] PATH...", "list what in the manifests will not work off GKE",
          scan_opts, cmd_scan},
         {"rewrite",
@@ -96,89 +88,14 @@ static const struct sub subs[] = {
         {"mirror", "mirror [options] SRC_IMAGE DST_IMAGE...",
          "copy images between registries (OCI distribution API)", gm_cmd_k8s_mirror_opts,
          gm_cmd_k8s_mirror},
+        {NULL, NULL, NULL, NULL, NULL},
 };
-#define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
-static void help_opts(const struct gm_opt *opts, struct gm_buf *out)
-{
-	for (size_t i = 0; opts && opts[i].long_name; i++) {
-		const struct gm_opt *o = &opts[i];
-		size_t start = out->len;
-		if (o->short_name)
-			gm_buf_addf(out, "  -%c, --%s", o->short_name, o->long_name);
-		else
-			gm_buf_addf(out, "      --%s", o->long_name);
-		if (o->arg == GM_ARG_REQUIRED)
-			gm_buf_addf(out, " %s", o->arg_name ? o->arg_name : "VALUE");
-		else if (o->arg == GM_ARG_OPTIONAL)
-			gm_buf_addf(out, "[=%s]", o->arg_name ? o->arg_name : "VALUE");
-		size_t w = out->len - start;
-		if (w < 30)
-			gm_buf_addpad(out, ' ', 30 - w);
-		else
-			gm_buf_adds(out, "\n                              ");
-		gm_buf_addf(out, "%s\n", o->help);
-	}
-}
-
-static int k8s_help(void)
-{
-	struct gm_buf out = GM_BUF_INIT;
-	gm_buf_adds(&out, "usage: gpumigrate k8s SUBCOMMAND [options] [args]\n\n"
-	                  "move Kubernetes workloads off GKE\n\nsubcommands:\n");
-	for (size_t i = 0; i < N_SUBS; i++)
-		gm_buf_addf(&out, "  %-8s  %s\n", subs[i].name, subs[i].summary);
-	for (size_t i = 0; i < N_SUBS; i++) {
-		gm_buf_addf(&out, "\noptions of 'k8s %s' (usage: gpumigrate k8s %s):\n",
-		            subs[i].name, subs[i].usage);
-		help_opts(subs[i].opts, &out);
-	}
-	gm_buf_adds(&out, "\nglobal options:\n");
-	help_opts(gm_global_opts, &out);
-	gm_buf_adds(&out, "\nsee gpumigrate-k8s(1) for details.\n");
-	int code = gm_cli_emit(&out);
-	gm_buf_release(&out);
-	return code;
-}
+static const struct gm_cli_subcommands k8s = {"k8s", "move Kubernetes workloads off GKE", subs};
 
 int gm_cmd_k8s(struct gm_cli *cli, int argc, char **argv)
 {
-	int i = 1;
-	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return k8s_help();
-		int code = GM_EXIT_OK;
-		struct gm_cmd cmd = {"k8s", "", "", gm_cmd_k8s_opts, gm_cmd_k8s, false};
-		char *one[3] = {argv[0], argv[i], NULL};
-		int n = 2;
-		if (strcmp(argv[i], "--color") == 0 && i + 1 < argc)
-			one[2] = argv[i + 1], n = 3;
-		gm_cli_begin(cli, &cmd, n, one);
-		int id = gm_cli_next(cli, &code);
-		if (id == -2)
-			return code;
-		if (id != -1)
-			return gm_cli_usage_error(cli, "'%s' belongs after the subcommand",
-			                          argv[i]);
-		i += n - 1;
-	}
-	if (i >= argc) {
-		gm_error("k8s needs a subcommand: scan, rewrite, labels or mirror");
-		gm_hint("run 'gpumigrate k8s --help' for each one's options");
-		return GM_EXIT_USAGE;
-	}
-	for (size_t k = 0; k < N_SUBS; k++) {
-		if (strcmp(argv[i], subs[k].name) != 0)
-			continue;
-		static struct gm_cmd sub_cmd;
-		sub_cmd = (struct gm_cmd){"k8s",        subs[k].summary, subs[k].usage,
-		                          subs[k].opts, subs[k].run,     false};
-		gm_cli_begin(cli, &sub_cmd, argc - i, argv + i);
-		return subs[k].run(cli, argc - i, argv + i);
-	}
-	gm_error("unknown k8s subcommand '%s' (scan, rewrite, labels or mirror)", argv[i]);
-	gm_hint("run 'gpumigrate k8s --help' for the list");
-	return GM_EXIT_USAGE;
+	return gm_cli_run_subcommand(cli, &k8s, argc, argv);
 }
 
 /* ---- shared ---- */
