@@ -144,8 +144,9 @@ enum gm_rc gm_http_probe_run(const struct gm_http_probe_opts *o, struct gm_http_
 		                  "bench http needs a duration or a request count");
 	if (o->rate < 0 || !isfinite(o->rate))
 		return gm_err_set(err, GM_ERR_USAGE, "the rate must be a positive number");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return gm_err_set(err, GM_ERR_INTERNAL, "libcurl cannot be initialised");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* says why: util/curl_dl.c */
+		return gm_err_set(err, GM_ERR_UNSUPPORTED, "%s",
+		                  curl_easy_strerror(CURLE_FAILED_INIT));
 	gm_rng_seed(&rng, GM_BOOTSTRAP_SEED);
 	p->samples = gm_xcalloc(GM_HTTP_RESERVOIR, sizeof(*p->samples));
 	multi = curl_multi_init();

@@ -37,8 +37,9 @@ enum gm_rc gm_oci_mirror_new(const struct gm_oci_mirror_opts *opts, struct gm_oc
 	*out = NULL;
 	if (opts->jobs < 1 || opts->chunk_size < 1)
 		return gm_err_set(err, GM_ERR_USAGE, "jobs and chunk size must be at least 1");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return gm_err_set(err, GM_ERR_INTERNAL, "libcurl could not start");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* says why: util/curl_dl.c */
+		return gm_err_set(err, GM_ERR_UNSUPPORTED, "%s",
+		                  curl_easy_strerror(CURLE_FAILED_INIT));
 	struct gm_oci_mirror *m = gm_xcalloc(1, sizeof(*m));
 	m->o = *opts;
 	m->h = curl_easy_init();

@@ -251,3 +251,11 @@ def test_bench_dispatch():
     assert "--metric REGEX" in r.out
     r = run("bench", "http", "-c", "0", "http://x/")
     assert r.code == 2 and "--connections takes 1 to 1024" in r.err
+
+
+def test_http_without_libcurl_says_what_to_install():
+    r = run("bench", "http", "-n", "3", "http://127.0.0.1:1/",
+            env={"GPUMIGRATE_CURL_LIBRARY": "/nonexistent/libcurl.so.4"})
+    assert r.code == 4
+    assert r.err.strip() == ("gpumigrate: error: libcurl is not available: install "
+                             "libcurl3-gnutls (Debian) or set GPUMIGRATE_CURL_LIBRARY")
