@@ -301,7 +301,10 @@ int gm_cli_run_subcommand(struct gm_cli *cli, const struct gm_cli_subcommands *s
 	/* global options may come before the subcommand */
 	int i = 1;
 	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		size_t alen = strlen(argv[i]);
+		/* "--he" is "--help" too, as getopt_long would take it */
+		if ((alen >= 3 && strncmp(argv[i], "--help", alen) == 0) ||
+		    strcmp(argv[i], "-h") == 0) {
 			gm_cli_help_subcommands(set, &text);
 			code = gm_cli_emit(&text);
 			goto out;

@@ -246,6 +246,7 @@ def test_bench_dispatch():
     assert r.code == 2 and "unknown bench subcommand 'frob'" in r.err
     r = run("bench", "--help")
     assert r.code == 0 and "options of 'bench http'" in r.out
+    assert run("bench", "--he").out == r.out  # an abbreviation, as getopt takes it
     r = run("bench", "run", "--help")
     assert r.code == 0 and r.out.startswith("usage: gpumigrate bench run [-n RUNS]")
     assert "--metric REGEX" in r.out
