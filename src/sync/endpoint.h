@@ -298,6 +298,8 @@ void gm_sync_hasher_release(struct gm_sync_hasher *h);
 void gm_sync_hash_buf(const void *data, size_t len, struct gm_sync_hash *out);
 /* 32 lowercase hex digits and a NUL. */
 void gm_sync_hash_hex(const struct gm_sync_hash *h, char out[33]);
+/* Parses exactly 32 hex digits (either case) into out; false for anything else. */
+bool gm_sync_hash_from_hex(const char *hex, size_t len, struct gm_sync_hash *out);
 bool gm_sync_hash_equal(const struct gm_sync_hash *a, const struct gm_sync_hash *b);
 
 #endif

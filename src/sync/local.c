@@ -474,10 +474,10 @@ static void clean_area(struct local_ep *ep)
 /* Writes a fresh random token into the lock file (the lock is held). */
 static enum gm_rc write_token(struct local_ep *ep, const char *root, struct gm_err *err)
 {
-	unsigned char raw[16];
+	struct gm_sync_hash raw; /* 16 random bytes, written as hex like a hash */
 	size_t got = 0;
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+	while (got < sizeof(raw.b)) {
+		ssize_t n = getrandom(raw.b + got, sizeof(raw.b) - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -485,8 +485,7 @@ static enum gm_rc write_token(struct local_ep *ep, const char *root, struct gm_e
 			                    "cannot make a lock token for '%s'", root);
 		got += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(ep->token + 2 * i, 3, "%02x", raw[i]);
+	gm_sync_hash_hex(&raw, ep->token);
 	if (ftruncate(ep->lockfd, 0) < 0 || pwrite(ep->lockfd, ep->token, 32, 0) != 32)
 		return gm_err_errno(err, gm_rc_from_errno(errno), errno, "cannot write '%s/%s/%s'",
 		                    root, GM_SYNC_AREA, LOCK_NAME);

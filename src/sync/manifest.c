@@ -63,19 +63,6 @@ static int hexval(char c)
 	return -1;
 }
 
-bool gm_sync_hash_from_hex(const char *hex, size_t len, struct gm_sync_hash *out)
-{
-	if (len != 32)
-		return false;
-	for (size_t i = 0; i < 16; i++) {
-		int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
-		if (a < 0 || b < 0)
-			return false;
-		out->b[i] = (uint8_t)(a << 4 | b);
-	}
-	return true;
-}
-
 struct cursor {
 	const char *p, *end;
 };

@@ -39,7 +39,5 @@ void gm_sync_manifest_entry_release(struct gm_sync_manifest_entry *e);
  * optional. Unknown keys are ignored. GM_ERR_PARSE with the reason otherwise. */
 enum gm_rc gm_sync_manifest_parse(const char *line, size_t len, struct gm_sync_manifest_entry *e,
                                   struct gm_err *err);
-/* Parses 32 hex digits. */
-bool gm_sync_hash_from_hex(const char *hex, size_t len, struct gm_sync_hash *out);
 
 #endif

@@ -541,11 +541,6 @@ static bool handle_write(struct server *s, struct sender *sd, struct gm_proto_ms
 
 /* ---- the connection ---- */
 
-static unsigned hexval(char c)
-{
-	return c >= 'a' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0');
-}
-
 static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, bool writable,
                         struct gm_err *err)
 {
@@ -582,8 +577,7 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 		bool secondary = (m.features & GM_PROTO_FEAT_SECONDARY) != 0;
 		if (secondary && m.has_hash) {
 			/* another connection of this client holds the lock: join it */
-			for (size_t i = 0; i < sizeof(m.hash.b); i++)
-				snprintf(token + 2 * i, 3, "%02x", m.hash.b[i]);
+			gm_sync_hash_hex(&m.hash, token);
 			opts.join_token = token;
 		} else if (secondary) {
 			writable = false; /* a reader beside the first connection */
@@ -605,12 +599,7 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 		const char *tok = gm_sync_local_token(s->ep);
 		r.caps = s->ep->caps;
 		r.features = s->zstd ? GM_PROTO_FEAT_ZSTD : 0;
-		if (tok && strlen(tok) == 2 * sizeof(r.hash.b)) {
-			r.has_hash = true;
-			for (size_t i = 0; i < sizeof(r.hash.b); i++)
-				r.hash.b[i] =
-				        (uint8_t)(hexval(tok[2 * i]) << 4 | hexval(tok[2 * i + 1]));
-		}
+		r.has_hash = tok && gm_sync_hash_from_hex(tok, strlen(tok), &r.hash);
 		/* this server applies deltas: worth it for a client across a network */
 		if (s->writable && s->ep->ops->open_patch)
 			r.caps |= GM_SYNC_CAP_DELTA;

@@ -175,6 +175,13 @@ static void hashing(void **state)
 	gm_sync_hash_buf("", 0, &empty);
 	gm_sync_hash_hex(&empty, hex);
 	assert_string_equal(hex, "99aa06d3014798d86001c324468d497f");
+	struct gm_sync_hash back;
+	assert_true(gm_sync_hash_from_hex(hex, 32, &back));
+	assert_true(gm_sync_hash_equal(&back, &empty));
+	assert_true(gm_sync_hash_from_hex("99AA06D3014798D86001C324468D497F", 32, &back));
+	assert_true(gm_sync_hash_equal(&back, &empty));
+	assert_false(gm_sync_hash_from_hex(hex, 31, &back));
+	assert_false(gm_sync_hash_from_hex("99aa06d3014798d86001c324468d497g", 32, &back));
 	data[0] ^= 1;
 	gm_sync_hash_buf(data, sizeof(data), &streamed);
 	assert_false(gm_sync_hash_equal(&whole, &streamed));
