@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "objstore/http.h"
 #include "util/fs.h"
 #include "util/utf8.h"
 #include "util/banned.h"
@@ -15,6 +16,7 @@
 void gm_sync_common_init(struct gm_sync_common *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->os.path_style = -1;
 }
 
 void gm_sync_common_release(struct gm_sync_common *c)
@@ -61,6 +63,17 @@ int gm_sync_common_option(struct gm_cli *cli, struct gm_sync_common *c, struct g
 	case GM_SYNC_OPT_COMPRESS: c->compress = true; break;
 	case GM_SYNC_OPT_RSH: c->rsh = arg; break;
 	case GM_SYNC_OPT_REMOTE_BIN: c->remote_bin = arg; break;
+	case GM_SYNC_OPT_ENDPOINT: c->os.endpoint = arg; break;
+	case GM_SYNC_OPT_REGION: c->os.region = arg; break;
+	case GM_SYNC_OPT_PROFILE: c->os.profile = arg; break;
+	case GM_SYNC_OPT_INSECURE: c->os.insecure = true; break;
+	case GM_SYNC_OPT_ADDRESSING:
+		if (strcmp(arg, "path") != 0 && strcmp(arg, "virtual") != 0) {
+			*code = gm_cli_usage_error(cli, "--addressing is path or virtual, not '%s'", arg);
+			r = -1;
+		}
+		c->os.path_style = strcmp(arg, "path") == 0;
+		break;
 	default: break;
 	}
 	gm_err_release(&err);
@@ -75,6 +88,7 @@ void gm_sync_common_apply(const struct gm_sync_common *c, const struct gm_sync_f
 	o->open.compress = c->compress;
 	o->open.ssh_command = c->rsh;
 	o->open.remote_bin = c->remote_bin;
+	o->open.os = &c->os;
 	o->filter = f->n ? f : NULL;
 }
 
@@ -166,6 +180,7 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	gm_sync_cli_stop = 1;
+	gm_os_http_stop = 1; /* object store requests end between attempts and transfers */
 }
 
 void gm_sync_cli_catch_signals(void)

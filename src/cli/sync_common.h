@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "cli/cli.h"
+#include "objstore/store.h"
 #include "sync/engine.h"
 #include "sync/filter.h"
 
@@ -21,6 +22,11 @@ enum {
 	GM_SYNC_OPT_COMPRESS,
 	GM_SYNC_OPT_RSH,
 	GM_SYNC_OPT_REMOTE_BIN,
+	GM_SYNC_OPT_ENDPOINT,
+	GM_SYNC_OPT_REGION,
+	GM_SYNC_OPT_PROFILE,
+	GM_SYNC_OPT_ADDRESSING,
+	GM_SYNC_OPT_INSECURE,
 };
 
 /* The shared entries, for a command's option table. */
@@ -74,15 +80,51 @@ enum {
 	         "CMD",                                                                    \
 	         "the ssh command and its options (default: ssh)",                         \
 	         NULL},                                                                    \
+	        {GM_SYNC_OPT_REMOTE_BIN,                                                   \
+	         "remote-bin",                                                             \
+	         0,                                                                        \
+	         GM_ARG_REQUIRED,                                                          \
+	         "PATH",                                                                   \
+	         "gpumigrate's path on the remote host (default: gpumigrate)",             \
+	         NULL},                                                                    \
+	        {GM_SYNC_OPT_ENDPOINT,                                                     \
+	         "endpoint",                                                               \
+	         0,                                                                        \
+	         GM_ARG_REQUIRED,                                                          \
+	         "URL",                                                                    \
+	         "the S3 service of s3:// names (default: $AWS_ENDPOINT_URL_S3, AWS)",     \
+	         NULL},                                                                    \
+	        {GM_SYNC_OPT_REGION,                                                       \
+	         "region",                                                                 \
+	         0,                                                                        \
+	         GM_ARG_REQUIRED,                                                          \
+	         "NAME",                                                                   \
+	         "the S3 region to sign for (default: $AWS_REGION, the profile's)",        \
+	         NULL},                                                                    \
+	        {GM_SYNC_OPT_PROFILE,                                                      \
+	         "profile",                                                                \
+	         0,                                                                        \
+	         GM_ARG_REQUIRED,                                                          \
+	         "NAME",                                                                   \
+	         "the AWS profile of ~/.aws/config and credentials (default: $AWS_PROFILE)", \
+	         NULL},                                                                    \
+	        {GM_SYNC_OPT_ADDRESSING,                                                   \
+	         "addressing",                                                             \
+	         0,                                                                        \
+	         GM_ARG_REQUIRED,                                                          \
+	         "STYLE",                                                                  \
+	         "S3 bucket addressing: path or virtual (default: path with --endpoint)",  \
+	         NULL},                                                                    \
 	{                                                                                  \
-		GM_SYNC_OPT_REMOTE_BIN, "remote-bin", 0, GM_ARG_REQUIRED, "PATH",          \
-		        "gpumigrate's path on the remote host (default: gpumigrate)", NULL \
+		GM_SYNC_OPT_INSECURE, "insecure", 0, GM_ARG_NONE, NULL,                    \
+		        "do not verify the TLS certificates of s3:// and gs:// services", NULL \
 	}
 
 struct gm_sync_common {
 	unsigned jobs, streams;
 	bool compress;
 	const char *rsh, *remote_bin;
+	struct gm_os_opts os; /* s3://, gs:// */
 };
 
 void gm_sync_common_init(struct gm_sync_common *c);

@@ -21,6 +21,8 @@
 #include "util/buf.h"
 #include "util/err.h"
 
+struct gm_os_opts;
+
 /* The unit of resume and of per-chunk verification: a reader reports a hash at every chunk
  * boundary of the file's logical offset; a writer journals each verified chunk, so a killed
  * run re-sends at most the chunk that was in flight. */
@@ -266,6 +268,8 @@ struct gm_sync_open_opts {
 	 * temporary files, and is refused (GM_ERR_USAGE) unless the lock is held right now and
 	 * the lock file holds exactly this token. Ignored by read-only opens. */
 	const char *join_token;
+	/* s3://, gs://: endpoint, region, credentials profile, TLS (NULL: the defaults). */
+	const struct gm_os_opts *os;
 };
 
 /* Opens the endpoint named by spec: a local path, "[user@]host:path", or

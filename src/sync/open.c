@@ -3,6 +3,7 @@
  * hashes does not pull every transport in. */
 #include "sync/endpoint.h"
 #include "sync/local.h"
+#include "sync/objstore.h"
 #include "sync/spec.h"
 #include "sync/ssh.h"
 
@@ -22,6 +23,12 @@ enum gm_rc gm_sync_endpoint_open(const char *spec_text, const struct gm_sync_ope
 		rc = gm_sync_local_open(gm_buf_cstr(&spec.path), opts, out, err);
 		break;
 	case GM_SYNC_SCHEME_SSH: rc = gm_sync_ssh_open(&spec, opts, out, err); break;
+	case GM_SYNC_SCHEME_S3:
+	case GM_SYNC_SCHEME_GS:
+		rc = gm_sync_objstore_open(spec.scheme == GM_SYNC_SCHEME_S3 ? "s3" : "gs",
+		                           gm_buf_cstr(&spec.host), gm_buf_cstr(&spec.path), opts, out,
+		                           err);
+		break;
 	}
 	if (rc == GM_OK && (*out)->where.len == 0)
 		gm_buf_adds(&(*out)->where, spec_text);

@@ -87,6 +87,33 @@ static enum gm_rc parse_url(const char *text, struct gm_sync_spec *s, struct gm_
 	return GM_OK;
 }
 
+/* "s3://bucket/prefix" or "gs://…": the bucket into host, the prefix into path. */
+static enum gm_rc parse_bucket(const char *text, size_t scheme_len, struct gm_sync_spec *s,
+                               struct gm_err *err)
+{
+	const char *b = text + scheme_len;
+	size_t n = strcspn(b, "/");
+	if (n < 3 || n > 222)
+		return gm_err_set(err, GM_ERR_USAGE,
+		                  "'%s' needs a bucket name of 3 to 222 characters after '%.*s'", text,
+		                  (int)scheme_len, text);
+	for (size_t i = 0; i < n; i++) {
+		char ch = b[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		      ch == '_'))
+			return gm_err_set(err, GM_ERR_USAGE,
+			                  "'%s': a bucket name holds only a-z, 0-9, '.', '-' and '_'",
+			                  text);
+	}
+	gm_buf_add(&s->host, b, n);
+	const char *prefix = b + n;
+	while (*prefix == '/')
+		prefix++;
+	gm_buf_adds(&s->path, prefix);
+	gm_buf_grow(&s->path, 0);
+	return GM_OK;
+}
+
 enum gm_rc gm_sync_spec_parse(const char *text, struct gm_sync_spec *s, struct gm_err *err)
 {
 	gm_sync_spec_release(s);
@@ -97,6 +124,9 @@ enum gm_rc gm_sync_spec_parse(const char *text, struct gm_sync_spec *s, struct g
 	if (strncmp(text, "ssh://", 6) == 0) {
 		s->scheme = GM_SYNC_SCHEME_SSH;
 		rc = parse_url(text, s, err);
+	} else if (strncmp(text, "s3://", 5) == 0 || strncmp(text, "gs://", 5) == 0) {
+		s->scheme = text[0] == 's' ? GM_SYNC_SCHEME_S3 : GM_SYNC_SCHEME_GS;
+		rc = parse_bucket(text, 5, s, err);
 	} else {
 		/* scp style: a ':' before any '/' (a bracketed IPv6 host may hold colons). */
 		const char *colon = NULL;

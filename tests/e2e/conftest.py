@@ -48,3 +48,4 @@ def fixture(*parts):
     return os.path.join(FIXTURES, *parts)
 
 from sshd import sshd  # noqa: E402,F401  (the real sshd fixture, tests/e2e/sshd.py)
+from objstore import fake_gcs, fake_s3, s3rver  # noqa: E402,F401  (tests/e2e/objstore.py)

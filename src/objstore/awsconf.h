@@ -1,0 +1,76 @@
+/* What the AWS CLI would use to reach S3: credentials, region, endpoint, CA bundle and
+ * addressing style, resolved from the environment and the shared config and credentials
+ * files with the CLI's precedence, so `gpumigrate sync s3://…` works wherever `aws s3 ls`
+ * does. Only static keys are read (environment or files); a profile that relies on
+ * another credential source (role_arn, credential_process, SSO, web identity) is reported
+ * as unsupported rather than silently used anonymously.
+ *
+ * Secrets never appear in an error message or a log line: messages name the variable or
+ * the file and line a value came from, never the value. */
+#ifndef GM_OBJSTORE_AWSCONF_H
+#define GM_OBJSTORE_AWSCONF_H
+
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Files larger than this are refused (GM_ERR_LIMIT). */
+#define GM_AWS_CONFIG_MAX (1024 * 1024)
+
+struct gm_aws_config {
+	/* Static credentials; access_key empty when none were found anywhere (the caller
+	 * decides: anonymous requests are valid for public buckets). session_token empty when
+	 * none. */
+	struct gm_buf access_key, secret_key, session_token;
+	struct gm_buf region;       /* never empty after a successful load ("us-east-1") */
+	struct gm_buf endpoint_url; /* empty: the AWS endpoint for the region */
+	struct gm_buf ca_bundle;    /* empty: the system's */
+	struct gm_buf profile;      /* the profile used ("default" …) */
+	/* Addressing style from the s3 block's addressing_style: -1 unset or "auto",
+	 * 0 "virtual", 1 "path". */
+	int path_style;
+	/* For messages: where the credentials came from, "environment" or
+	 * "profile 'x' in '/home/u/.aws/credentials'"; empty when there are none. Never a key. */
+	struct gm_buf creds_source;
+};
+
+/* Empty config, no allocation. */
+void gm_aws_config_init(struct gm_aws_config *c);
+/* Frees the contents (wiping the secrets first); accepts NULL. */
+void gm_aws_config_release(struct gm_aws_config *c);
+
+/* Loads c (which must be initialised; earlier contents are replaced) for profile, or when
+ * profile is NULL or "" for $AWS_PROFILE, or "default".
+ *
+ * Credentials: AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when
+ * set; else aws_access_key_id, aws_secret_access_key, aws_session_token of section [NAME]
+ * of the shared credentials file ($AWS_SHARED_CREDENTIALS_FILE, default
+ * ~/.aws/credentials); else of [profile NAME] ([default] for the default profile) of the
+ * config file ($AWS_CONFIG_FILE, default ~/.aws/config).
+ * Region: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, "us-east-1".
+ * Endpoint: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, endpoint_url in the s3 block of the
+ * profile's [services NAME] section, endpoint_url in the profile's own nested s3 block, the
+ * profile's endpoint_url; none at all when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (or the
+ * profile's ignore_configured_endpoint_urls) is true.
+ * CA bundle: AWS_CA_BUNDLE, the profile's ca_bundle.
+ * Addressing style: addressing_style in the profile's nested s3 block.
+ * Profile settings other than credentials come from the config file's section, overridden
+ * by the same key in the credentials file's section (as the CLI merges them).
+ *
+ * The files are INI: [section] lines, "key = value" (or "key: value") lines, full-line '#'
+ * and ';' comments, and " #" / " ;" comments after a value; key names are case-blind; a
+ * key with an empty value followed by more indented "key = value" lines is a nested block
+ * ("s3 =" / "  addressing_style = path").
+ *
+ * Errors: GM_ERR_NOT_FOUND when a profile other than "default" was asked for (argument or
+ * AWS_PROFILE) and neither file has it, naming the files read; GM_ERR_PARSE for a
+ * malformed file (file and line, not the line's text), a profile with only half a key
+ * pair, or a bad region, endpoint or addressing style (naming where it came from);
+ * GM_ERR_LIMIT for a file over GM_AWS_CONFIG_MAX; GM_ERR_PERMISSION / GM_ERR_IO when a file
+ * exists but cannot be read; GM_ERR_USAGE for half a key pair in the environment;
+ * GM_ERR_UNSUPPORTED when the chosen profile has no static keys but names another
+ * credential source and nothing else supplies credentials. No credentials anywhere is
+ * not an error. A credentials file that group or others may read is loaded with a warning
+ * (gm_warn) naming it. On error c is left empty (as after init). */
+enum gm_rc gm_aws_config_load(struct gm_aws_config *c, const char *profile, struct gm_err *err);
+
+#endif
