@@ -509,10 +509,15 @@ enum gm_rc gm_aws_config_load(struct gm_aws_config *c, const char *profile, stru
 	x.in_conf = config_section(&x.conf, profile, &x.conf_sec);
 	if (!x.in_cred && !x.in_conf && strcmp(profile, "default") != 0) {
 		describe_files(&x, &files);
-		rc = gm_err_set(err, GM_ERR_NOT_FOUND,
-		                "%s AWS profile '%s', which is in none of the files read: %s",
-		                from_env_profile ? "AWS_PROFILE names" : "no such", profile,
-		                gm_buf_cstr(&files));
+		if (from_env_profile)
+			rc = gm_err_set(err, GM_ERR_NOT_FOUND,
+			                "AWS_PROFILE names profile '%s', which is in none of the "
+			                "files read: %s",
+			                profile, gm_buf_cstr(&files));
+		else
+			rc = gm_err_set(err, GM_ERR_NOT_FOUND,
+			                "AWS profile '%s' is in none of the files read: %s",
+			                profile, gm_buf_cstr(&files));
 		goto out;
 	}
 

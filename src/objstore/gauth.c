@@ -344,9 +344,9 @@ enum gm_rc gm_gauth_open(struct gm_os_http *http, const char *scope, struct gm_g
 	const char *env = getenv("GOOGLE_APPLICATION_CREDENTIALS");
 	if (env && *env) {
 		rc = load_file(g, env, "$GOOGLE_APPLICATION_CREDENTIALS", err);
-		if (rc == GM_ERR_NOT_FOUND)
-			gm_err_set(
-			        err, rc,
+		if (rc == GM_ERR_NOT_FOUND) /* a setting to fix, not a missing sync source */
+			rc = gm_err_set(
+			        err, GM_ERR_USAGE,
 			        "$GOOGLE_APPLICATION_CREDENTIALS names '%s', which does not exist; "
 			        "point it at a service-account JSON key or unset it",
 			        env);

@@ -538,6 +538,10 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 		if (rc == GM_OK) {
 			w->journal_open = true;
 			*resume_at = w->journal.chunks * GM_SYNC_CHUNK;
+			/* The parts finish will list: the store's own, or for a store that takes
+			 * parts in order (GCS) one covering what it persisted. */
+			if (s->sequential_parts && *resume_at)
+				parts_set(w, 1, *resume_at, &held[0].tag);
 			for (size_t i = 0; !s->sequential_parts && i < w->journal.chunks / k; i++)
 				parts_set(w, held[i].number, held[i].size, &held[i].tag);
 			gm_info("'%s': resuming the upload at %llu of %llu bytes", gm_buf_cstr(&w->path),
@@ -660,8 +664,10 @@ static enum gm_rc send_part(struct gm_sync_writer *w, struct gm_err *err)
 {
 	uint64_t off = w->received - w->part.len;
 	unsigned number = (unsigned)(off / w->part_size) + 1;
-	if (w->ep->store->sequential_parts)
+	if (w->ep->store->sequential_parts) { /* in order, after the one before */
 		jobs_join(w);
+		number = (unsigned)w->n_parts + 1;
+	}
 	struct upjob *j = &w->jobs[w->next_job];
 	job_join(j);
 	if (w->failed != GM_OK)

@@ -197,3 +197,93 @@ def test_persistent_failure_stops_with_the_status(fake_s3, tmp_path):
     r = sync(fake_s3, f"{src}/", f"s3://{BUCKET}/p/", env={"GPUMIGRATE_RETRY_BASE_MS": "1"})
     assert r.code != 0
     assert "503" in r.err and "try again" in r.err
+
+
+def test_round_trip_through_gcs_with_verify(fake_gcs, tmp_path):
+    src = tmp_path / "src"
+    make_tree(src)
+    assert sync(fake_gcs, f"{src}/", f"gs://{BUCKET}/g/").code == 0
+    back = tmp_path / "back"
+    assert sync(fake_gcs, f"gs://{BUCKET}/g/", f"{back}/").code == 0
+    assert rsync_diff(src, back) == ""
+    again = summary(sync(fake_gcs, "--json", f"{src}/", f"gs://{BUCKET}/g/"))
+    assert again["copied"] == 0 and again["bytes_sent"] == 0
+    v = run("verify", f"{src}/", f"gs://{BUCKET}/g/", env=fake_gcs.env)
+    assert v.code == 0, v.err
+    (src / "small.txt").write_bytes(b"HELLO\n")  # same size, content differs
+    os.utime(src / "small.txt", ns=(os.stat(back / "small.txt").st_mtime_ns,) * 2)
+    v = run("verify", f"{src}/", f"gs://{BUCKET}/g/", env=fake_gcs.env)
+    assert v.code == 1 and "small.txt" in v.out + v.err
+
+
+def test_gcs_to_s3_straight_through(fake_gcs, s3rver, tmp_path):
+    src = tmp_path / "src"
+    make_tree(src)
+    assert sync(fake_gcs, f"{src}/", f"gs://{BUCKET}/x/").code == 0
+    r = run("sync", f"gs://{BUCKET}/x/", f"s3://{BUCKET}/y/",
+            env={**fake_gcs.env, **s3rver.env}, timeout=120)
+    assert r.code == 0, r.err
+    assert not os.listdir(tmp_path / "state" / "gpumigrate" / "uploads")
+    back = tmp_path / "back"
+    assert sync(s3rver, f"s3://{BUCKET}/y/", f"{back}/").code == 0
+    assert rsync_diff(src, back) == ""
+
+
+def test_gcs_with_a_service_account(tmp_path):
+    from objstore import start_fake_gcs
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    make_key = os.path.join(os.path.dirname(__file__), "..", "fixtures", "gcs", "make_key.py")
+    subprocess.run(["/usr/bin/python3", make_key, str(keys), "http://placeholder/token"],
+                   check=True)
+    store = start_fake_gcs(str(tmp_path), "--public-key", str(keys / "pub.pem"))
+    try:
+        sa = json.loads((keys / "sa.json").read_text())
+        sa["token_uri"] = f"{store.url}/token"
+        (keys / "sa.json").write_text(json.dumps(sa))
+        env = {**store.env, "GOOGLE_APPLICATION_CREDENTIALS": str(keys / "sa.json")}
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "f").write_bytes(b"through oauth")
+        r = sync(store, "-v", "-v", "--endpoint", store.url, f"{src}/", f"gs://{BUCKET}/a/",
+                 env=env)
+        assert r.code == 0, r.err
+        key_body = sa["private_key"].splitlines()[1]
+        assert key_body not in r.err and "ya29" not in r.err
+        assert "Bearer" not in r.err
+        # Without credentials the same store refuses, and the message says what to set.
+        r = sync(store, "--endpoint", store.url, f"{src}/", f"gs://{BUCKET}/b/",
+                 env={"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "none.json")})
+        assert r.code != 0 and "none.json" in r.err
+    finally:
+        store.stop()
+
+
+def test_gcs_resumable_upload_resumes_after_kill(fake_gcs, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom((40 << 20) + 77)
+    (src / "w.bin").write_bytes(data)
+    third = 3 * (8 << 20)
+    fake_gcs.fault(method="PUT", path_re="upload_id", action="delay", seconds=60, count=1,
+                   skip=3)
+    env = {**os.environ, **fake_gcs.env}
+    p = subprocess.Popen([BIN, "sync", f"{src}/", f"gs://{BUCKET}/r/"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+
+    def chunks(st):
+        return [u[2] for u in st["uploads"] if u[0] == "resumable.put" and u[1] == "r/w.bin"]
+    while time.time() < deadline and len(chunks(fake_gcs.stats())) < 3:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert sorted(chunks(fake_gcs.stats())) == [0, 8 << 20, 16 << 20]
+    fake_gcs.clear_faults()
+    s = summary(sync(fake_gcs, "--json", f"{src}/", f"gs://{BUCKET}/r/"))
+    assert s["resumed_bytes"] == third
+    sent = chunks(fake_gcs.stats())[3:]
+    assert min(sent) == third, sent
+    back = tmp_path / "back"
+    assert sync(fake_gcs, f"gs://{BUCKET}/r/", f"{back}/").code == 0
+    assert (back / "w.bin").read_bytes() == data
