@@ -140,8 +140,8 @@ static enum gm_rc entity(struct parser *p, struct gm_buf *out)
 	const char *r = p->s + at + 1;
 	size_t n = i - at - 1;
 	p->pos = i + 1;
-	if (n >= 2 && r[0] == '#') {
-		bool hex = r[1] == 'x';
+	if (n >= 1 && r[0] == '#') {
+		bool hex = n >= 2 && r[1] == 'x';
 		size_t k = hex ? 2 : 1;
 		if (k == n)
 			return fail(p, GM_ERR_PARSE, at, "empty character reference");

@@ -151,9 +151,8 @@ void gm_obj_kvs_build(struct gm_obj_kvs *k, enum gm_sync_kind kind, const struct
 	ADD("gm-mode", "%o", meta->mode & 07777);
 	ADD("gm-mtime", "%" PRId64, meta->mtime_ns);
 	int64_t s = meta->mtime_ns / 1000000000, f = meta->mtime_ns % 1000000000;
-	if (f < 0)
-		s -= 1, f += 1000000000;
-	ADD("mtime", "%" PRId64 ".%09" PRId64, s, f);
+	ADD("mtime", "%s%" PRId64 ".%09" PRId64, meta->mtime_ns < 0 ? "-" : "", s < 0 ? -s : s,
+	    f < 0 ? -f : f); /* rclone's decimal seconds */
 	ADD("gm-uid", "%u", meta->uid);
 	ADD("gm-gid", "%u", meta->gid);
 	if (hash) {

@@ -78,6 +78,18 @@ static void spec_errors(void **state)
 	parse_bad("ssh:///x", "names no host");
 }
 
+static void spec_buckets(void **state)
+{
+	(void)state;
+	parse_ok("s3://bkt/data/ckpt/", GM_SYNC_SCHEME_S3, "", "bkt", 0, "data/ckpt/", true);
+	parse_ok("s3://my.bucket-1", GM_SYNC_SCHEME_S3, "", "my.bucket-1", 0, "", false);
+	parse_ok("gs://b_x//deep", GM_SYNC_SCHEME_GS, "", "b_x", 0, "deep", false);
+	parse_bad("s3://ab/x", "3 to 222");
+	parse_bad("gs:///x", "3 to 222");
+	parse_bad("s3://Upper/x", "a-z, 0-9");
+	parse_bad("gs://bad bucket/x", "a-z, 0-9");
+}
+
 static void path_rules(void **state)
 {
 	(void)state;
@@ -191,6 +203,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(spec_forms), cmocka_unit_test(spec_errors),
+	        cmocka_unit_test(spec_buckets),
 	        cmocka_unit_test(path_rules), cmocka_unit_test(listing),
 	        cmocka_unit_test(hashing),
 	};
