@@ -232,7 +232,7 @@ static enum gm_rc ini_load(struct ini *f, const char *path, struct gm_err *err)
 		goto out;
 	}
 	if (rc == GM_ERR_LIMIT) {
-		rc = gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %d bytes", path,
+		rc = gm_err_set(err, GM_ERR_LIMIT, "'%s' is larger than %zu bytes", path,
 		                GM_AWS_CONFIG_MAX);
 		goto out;
 	}
@@ -277,23 +277,34 @@ static const struct ini_ent *ini_get(const struct ini *f, const char *sec, const
 	return NULL;
 }
 
-/* The config file's section for profile: "[profile NAME]" (any run of blanks after
- * "profile"), or "[default]" for default. Into out; false when the file has none. */
-static bool config_section(const struct ini *f, const char *profile, struct gm_buf *out)
+/* The section "[<kind> <name>]" (any run of blanks between) of f, into out; false when
+ * the file has none. */
+static bool typed_section(const struct ini *f, const char *kind, const char *name,
+                          struct gm_buf *out)
 {
+	size_t k = strlen(kind);
 	for (size_t i = f->n_secs; i-- > 0;) {
 		const char *s = f->secs[i];
-		if (strncmp(s, "profile", 7) == 0 && is_space(s[7])) {
-			const char *n = s + 7;
+		if (strncmp(s, kind, k) == 0 && is_space(s[k])) {
+			const char *n = s + k;
 			while (is_space(*n))
 				n++;
-			if (strcmp(n, profile) == 0) {
+			if (strcmp(n, name) == 0) {
 				gm_buf_reset(out);
 				gm_buf_adds(out, s);
 				return true;
 			}
 		}
 	}
+	return false;
+}
+
+/* The config file's section for profile: "[profile NAME]", or "[default]" for default.
+ * Into out; false when the file has none. */
+static bool config_section(const struct ini *f, const char *profile, struct gm_buf *out)
+{
+	if (typed_section(f, "profile", profile, out))
+		return true;
 	if (strcmp(profile, "default") == 0 && has_section(f, "default")) {
 		gm_buf_reset(out);
 		gm_buf_adds(out, "default");
@@ -602,9 +613,7 @@ enum gm_rc gm_aws_config_load(struct gm_aws_config *c, const char *profile, stru
 			src.env = "AWS_ENDPOINT_URL";
 		if (!v) {
 			const char *svc = setting(&x, "services", NULL, NULL);
-			if (svc && *svc) {
-				gm_buf_reset(&path);
-				gm_buf_addf(&path, "services %s", svc);
+			if (svc && *svc && typed_section(&x.conf, "services", svc, &path)) {
 				const struct ini_ent *e =
 				        ini_get(&x.conf, gm_buf_cstr(&path), "s3", "endpoint_url");
 				if (e) {

@@ -14,7 +14,7 @@
 #include "util/err.h"
 
 /* Files larger than this are refused (GM_ERR_LIMIT). */
-#define GM_AWS_CONFIG_MAX (1024 * 1024)
+#define GM_AWS_CONFIG_MAX ((size_t)1 << 20)
 
 struct gm_aws_config {
 	/* Static credentials; access_key empty when none were found anywhere (the caller

@@ -40,8 +40,10 @@ bool gm_os_hex_decode(const char *s, size_t len, uint8_t *out, size_t out_len)
 	for (size_t i = 0; i < len; i++)
 		if (hexval(s[i]) < 0)
 			return false;
-	for (size_t i = 0; i < out_len; i++)
-		out[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+	for (size_t i = 0; i < out_len; i++) {
+		unsigned hi = (unsigned)hexval(s[2 * i]), lo = (unsigned)hexval(s[2 * i + 1]);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
 	return true;
 }
 

@@ -35,8 +35,9 @@ enum gm_gauth_kind {
  * otherwise). http carries the requests (it must outlive the gm_gauth); scope is the
  * OAuth scope service accounts ask for (NULL: GM_GAUTH_SCOPE_RW).
  * No credentials: GM_ERR_PERMISSION, the message saying what to set. A file that is not
- * valid: GM_ERR_PARSE (or GM_ERR_LIMIT, GM_ERR_NOT_FOUND) naming the file and the field.
- * No token is fetched yet. */
+ * valid: GM_ERR_PARSE (GM_ERR_LIMIT when too big, GM_ERR_UNSUPPORTED for another "type")
+ * naming the file and the field; $GOOGLE_APPLICATION_CREDENTIALS naming no file:
+ * GM_ERR_USAGE. No token is fetched yet. */
 enum gm_rc gm_gauth_open(struct gm_os_http *http, const char *scope, struct gm_gauth **out,
                          struct gm_err *err);
 

@@ -3,7 +3,7 @@
  * CRC32C and MD5 so the service verifies the bytes, and resumable upload sessions for big
  * objects (the session URI is the upload's id, sent in order 256 KiB-aligned chunks).
  * STORAGE_EMULATOR_HOST sends everything to an emulator without credentials, as Google's
- * client libraries do.
+ * client libraries do; an explicit endpoint (--endpoint) is used with credentials.
  *
  * An object's "etag" here is its generation: it changes when the content is replaced and
  * not when the metadata is, and reads made with it use ifGenerationMatch, so a replaced

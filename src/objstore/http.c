@@ -34,7 +34,8 @@ enum gm_rc gm_os_http_init(struct gm_os_http *c, const struct gm_os_http_opts *o
 		c->opts.max_attempts = 8;
 	uint64_t ms = 0;
 	const char *env = getenv("GPUMIGRATE_RETRY_BASE_MS"); /* tests shorten the backoff */
-	if (!c->opts.base_delay_ms && env && gm_parse_u64(env, 10, &ms) == GM_OK && ms && ms < 60000)
+	if (!c->opts.base_delay_ms && env && gm_parse_u64(env, 10, &ms) == GM_OK && ms &&
+	    ms < 60000)
 		c->opts.base_delay_ms = (unsigned)ms;
 	if (!c->opts.base_delay_ms)
 		c->opts.base_delay_ms = 100;
@@ -110,7 +111,8 @@ struct attempt {
 	const struct gm_os_http_req *req;
 	struct gm_os_http_resp *resp;
 	size_t cap;
-	bool over; /* a 2xx body went over its cap */
+	size_t sink_start; /* req->sink's length before this request */
+	bool over;         /* a 2xx body went over its cap */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *ctx)
@@ -151,7 +153,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &status);
 	bool ok = status >= 200 && status < 300;
 	struct gm_buf *to = ok && a->req->sink ? a->req->sink : &a->resp->body;
-	size_t have = to == a->req->sink ? 0 : to->len;
+	size_t have = to == a->req->sink ? to->len - a->sink_start : to->len;
 	if (have + len > a->cap) {
 		if (ok) {
 			a->over = true;
@@ -300,12 +302,14 @@ enum gm_rc gm_os_http_do(struct gm_os_http *c, const struct gm_os_http_req *req,
 	size_t sink_len = req->sink ? req->sink->len : 0;
 	url_host(req->url, &host);
 	if (!h) {
-		rc = gm_err_set(err, GM_ERR_UNSUPPORTED, "%s", curl_easy_strerror(CURLE_FAILED_INIT));
+		rc = gm_err_set(err, GM_ERR_UNSUPPORTED, "%s",
+		                curl_easy_strerror(CURLE_FAILED_INIT));
 		goto out;
 	}
 	for (unsigned attempt = 1;; attempt++) {
 		struct curl_slist *hdrs = NULL;
-		struct attempt a = {h, req, resp, req->body_cap ? req->body_cap : (1u << 20), false};
+		struct attempt a = {h, req, resp, req->body_cap ? req->body_cap : (1u << 20), sink_len,
+		                    false};
 		resp->status = 0;
 		resp->attempts = attempt;
 		gm_buf_reset(&resp->body);
@@ -327,7 +331,8 @@ enum gm_rc gm_os_http_do(struct gm_os_http *c, const struct gm_os_http_req *req,
 		if (is_write(req->method)) {
 			hdrs = curl_slist_append(hdrs, "Expect:");
 			if (!has_header(hdrs, "content-type"))
-				hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+				hdrs = curl_slist_append(hdrs,
+				                         "Content-Type: application/octet-stream");
 		}
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 		CURLcode cc = curl_easy_perform(h);
@@ -340,7 +345,8 @@ enum gm_rc gm_os_http_do(struct gm_os_http *c, const struct gm_os_http_req *req,
 			goto out;
 		}
 		if (cc == CURLE_WRITE_ERROR && a.over) {
-			rc = gm_err_set(err, GM_ERR_LIMIT, "%s: the answer from %s is larger than %zu bytes",
+			rc = gm_err_set(err, GM_ERR_LIMIT,
+			                "%s: the answer from %s is larger than %zu bytes",
 			                req->what, gm_buf_cstr(&host), a.cap);
 			goto out;
 		}
@@ -357,15 +363,17 @@ enum gm_rc gm_os_http_do(struct gm_os_http *c, const struct gm_os_http_req *req,
 			break;
 		if (attempt >= c->opts.max_attempts) {
 			if (cc != CURLE_OK)
-				rc = gm_err_set(err, GM_ERR_UNREACHABLE,
-				                "%s: %s %s failed %u times, last: %s; try again later",
-				                req->what, req->method, gm_buf_cstr(&host), attempt,
-				                curl_easy_strerror(cc));
+				rc = gm_err_set(
+				        err, GM_ERR_UNREACHABLE,
+				        "%s: %s %s failed %u times, last: %s; try again later",
+				        req->what, req->method, gm_buf_cstr(&host), attempt,
+				        curl_easy_strerror(cc));
 			else
-				rc = gm_err_set(err, GM_ERR_UNREACHABLE,
-				                "%s: %s %s answered HTTP %ld %u times; try again later",
-				                req->what, req->method, gm_buf_cstr(&host), resp->status,
-				                attempt);
+				rc = gm_err_set(
+				        err, GM_ERR_UNREACHABLE,
+				        "%s: %s %s answered HTTP %ld %u times; try again later",
+				        req->what, req->method, gm_buf_cstr(&host), resp->status,
+				        attempt);
 			goto out;
 		}
 		unsigned ms = backoff_ms(c, attempt, cc == CURLE_OK ? resp : NULL);
@@ -407,8 +415,9 @@ void gm_os_uri_encode(struct gm_buf *out, const char *s, size_t len, bool keep_s
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~' || (keep_slash && ch == '/')) {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+		    (keep_slash && ch == '/')) {
 			gm_buf_addch(out, (char)ch);
 		} else {
 			gm_buf_addch(out, '%');
@@ -421,7 +430,7 @@ void gm_os_uri_encode(struct gm_buf *out, const char *s, size_t len, bool keep_s
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0'
+	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
 	                              : -1;

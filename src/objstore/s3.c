@@ -35,8 +35,8 @@ struct s3 {
 	bool anonymous;
 	bool path_style;
 	struct gm_buf scheme_host; /* "https://host[:port]" of the endpoint */
-	struct gm_buf host;        /* the Host header: "host[:port]", with the bucket when virtual */
-	struct gm_buf base_path;   /* the endpoint's own path prefix ("" or "/sub") */
+	struct gm_buf host;      /* the Host header: "host[:port]", with the bucket when virtual */
+	struct gm_buf base_path; /* the endpoint's own path prefix ("" or "/sub") */
 };
 
 /* One request: what to send and sign. */
@@ -204,14 +204,16 @@ static enum gm_rc call_do(struct call *c, struct gm_os_http_resp *resp, size_t b
 		rc = gm_os_http_fail(&req, resp, err);
 		if (rc == GM_ERR_PERMISSION) {
 			const char *src = gm_buf_cstr(&c->s->cfg.creds_source);
-			gm_buf_addf(&err->msg, "; check the credentials (%s) and the bucket's policy",
-			            src[0] ? src : "none found: set AWS_ACCESS_KEY_ID and "
-			                          "AWS_SECRET_ACCESS_KEY or use --profile");
+			gm_buf_addf(&err->msg,
+			            "; check the credentials (%s) and the bucket's policy",
+			            src[0] ? src
+			                   : "none found: set AWS_ACCESS_KEY_ID and "
+			                     "AWS_SECRET_ACCESS_KEY or use --profile");
 		}
 	} else if (rc == GM_OK && resp->status == 404) {
 		bool bucket = strstr(gm_buf_cstr(&resp->body), "NoSuchBucket") != NULL;
-		rc = gm_err_set(err, GM_ERR_NOT_FOUND, bucket ? "%s: the bucket '%s' does not exist"
-		                                              : "%s: not found%s",
+		rc = gm_err_set(err, GM_ERR_NOT_FOUND,
+		                bucket ? "%s: the bucket '%s' does not exist" : "%s: not found%s",
 		                gm_buf_cstr(&c->what),
 		                bucket ? gm_buf_cstr(&c->s->base.bucket) : "");
 	}
@@ -310,8 +312,8 @@ static void object_from_headers(const struct gm_os_http_resp *r, const char *key
 		if (strncmp(p, "x-amz-meta-", 11) == 0) {
 			const char *colon = memchr(p, ':', (size_t)(eol - p));
 			if (colon && colon + 2 <= eol)
-				gm_os_object_meta_add(o, p + 11, (size_t)(colon - p - 11), colon + 2,
-				                      (size_t)(eol - colon - 2));
+				gm_os_object_meta_add(o, p + 11, (size_t)(colon - p - 11),
+				                      colon + 2, (size_t)(eol - colon - 2));
 		}
 		p = eol + 1;
 	}
@@ -333,16 +335,18 @@ static enum gm_rc parse_xml(struct gm_xml_doc *d, const struct gm_buf *body, con
 {
 	enum gm_rc rc = gm_xml_parse(d, body->data ? body->data : "", body->len, err);
 	if (rc != GM_OK)
-		return gm_err_set(err, GM_ERR_PROTOCOL, "%s: the store's answer is not valid XML: %s",
-		                  what, gm_err_msg(err));
+		return gm_err_set(err, GM_ERR_PROTOCOL,
+		                  "%s: the store's answer is not valid XML: %s", what,
+		                  gm_err_msg(err));
 	const struct gm_xml_el *r = gm_xml_root(d);
 	const char *name = r ? r->name : "";
 	size_t n = strlen(name);
 	if (strlen(root) != n || memcmp(name, root, n) != 0) {
 		size_t mn = 0;
 		const char *msg = child_text(r, "Message", &mn);
-		return gm_err_set(err, GM_ERR_PROTOCOL, "%s: the store answered <%.*s> instead of <%s>%s%.*s",
-		                  what, (int)(n > 40 ? 40 : n), name, root, mn ? ": " : "",
+		return gm_err_set(err, GM_ERR_PROTOCOL,
+		                  "%s: the store answered <%.*s> instead of <%s>%s%.*s", what,
+		                  (int)(n > 40 ? 40 : n), name, root, mn ? ": " : "",
 		                  (int)(mn > 200 ? 200 : mn), msg);
 	}
 	return GM_OK;
@@ -381,14 +385,15 @@ static enum gm_rc s3_list(struct gm_os *gs, const char *prefix, bool fold,
 		call_query(&c, "prefix", prefix);
 		rc = call_do(&c, &resp, XML_MAX, NULL, err);
 		if (rc == GM_OK)
-			rc = parse_xml(&d, &resp.body, "ListBucketResult", gm_buf_cstr(&c.what), err);
+			rc = parse_xml(&d, &resp.body, "ListBucketResult", gm_buf_cstr(&c.what),
+			               err);
 		if (rc == GM_OK) {
 			const struct gm_xml_el *root = gm_xml_root(&d);
 			size_t n = 0;
 			const char *enc = child_text(root, "EncodingType", &n);
 			bool url = n == 3 && memcmp(enc, "url", 3) == 0;
-			for (const struct gm_xml_el *e = gm_xml_child(root, "Contents"); e && rc == GM_OK;
-			     e = gm_xml_next(e)) {
+			for (const struct gm_xml_el *e = gm_xml_child(root, "Contents");
+			     e && rc == GM_OK; e = gm_xml_next(e)) {
 				gm_os_object_reset(&o);
 				const char *k = child_text(e, "Key", &n);
 				if (url)
@@ -400,7 +405,8 @@ static enum gm_rc s3_list(struct gm_os *gs, const char *prefix, bool fold,
 				gm_buf_reset(&name);
 				gm_buf_add(&name, sz, n);
 				if (gm_parse_u64(gm_buf_cstr(&name), 10, &size) != GM_OK) {
-					rc = gm_err_set(err, GM_ERR_PROTOCOL, "%s: a listed object has no size",
+					rc = gm_err_set(err, GM_ERR_PROTOCOL,
+					                "%s: a listed object has no size",
 					                gm_buf_cstr(&c.what));
 					break;
 				}
@@ -431,9 +437,10 @@ static enum gm_rc s3_list(struct gm_os *gs, const char *prefix, bool fold,
 			gm_buf_reset(&token);
 			gm_buf_add(&token, next, n);
 			if (more && !n)
-				rc = gm_err_set(err, GM_ERR_PROTOCOL,
-				                "%s: a truncated listing without a continuation token",
-				                gm_buf_cstr(&c.what));
+				rc = gm_err_set(
+				        err, GM_ERR_PROTOCOL,
+				        "%s: a truncated listing without a continuation token",
+				        gm_buf_cstr(&c.what));
 		}
 		if (rc == GM_ERR_INTERRUPTED)
 			gm_err_set(err, rc, "%s: listing stopped", gm_buf_cstr(&c.what));
@@ -480,7 +487,8 @@ static enum gm_rc s3_get(struct gm_os *gs, const char *key, uint64_t off, uint64
 	gm_buf_grow(out, len ? (size_t)len : 0);
 	enum gm_rc rc = call_do(&c, &resp, cap, out, err);
 	if (rc == GM_ERR_CHANGED)
-		gm_err_set(err, rc, "%s changed while it was read: run again", gm_buf_cstr(&c.what));
+		gm_err_set(err, rc, "%s changed while it was read: run again",
+		           gm_buf_cstr(&c.what));
 	if (rc == GM_OK && info)
 		object_from_headers(&resp, key, info);
 	gm_os_http_resp_release(&resp);
@@ -568,8 +576,8 @@ static enum gm_rc s3_up_begin(struct gm_os *gs, const char *key, uint64_t total,
 	call_meta(&c, meta, n_meta);
 	enum gm_rc rc = call_do(&c, &resp, XML_MAX, NULL, err);
 	if (rc == GM_OK)
-		rc = parse_xml(&d, &resp.body, "InitiateMultipartUploadResult", gm_buf_cstr(&c.what),
-		               err);
+		rc = parse_xml(&d, &resp.body, "InitiateMultipartUploadResult",
+		               gm_buf_cstr(&c.what), err);
 	if (rc == GM_OK) {
 		size_t n = 0;
 		const char *u = child_text(gm_xml_root(&d), "UploadId", &n);
@@ -632,12 +640,13 @@ static enum gm_rc s3_up_parts(struct gm_os *gs, const char *key, const char *id,
 		call_query(&c, "uploadId", id);
 		rc = call_do(&c, &resp, XML_MAX, NULL, err);
 		if (rc == GM_OK)
-			rc = parse_xml(&d, &resp.body, "ListPartsResult", gm_buf_cstr(&c.what), err);
+			rc = parse_xml(&d, &resp.body, "ListPartsResult", gm_buf_cstr(&c.what),
+			               err);
 		if (rc == GM_OK) {
 			const struct gm_xml_el *root = gm_xml_root(&d);
 			size_t n = 0;
-			for (const struct gm_xml_el *e = gm_xml_child(root, "Part"); e && rc == GM_OK;
-			     e = gm_xml_next(e)) {
+			for (const struct gm_xml_el *e = gm_xml_child(root, "Part");
+			     e && rc == GM_OK; e = gm_xml_next(e)) {
 				uint64_t number = 0, size = 0;
 				const char *t = child_text(e, "PartNumber", &n);
 				gm_buf_reset(&num);
@@ -649,7 +658,8 @@ static enum gm_rc s3_up_parts(struct gm_os *gs, const char *key, const char *id,
 				gm_buf_add(&num, t, n);
 				ok = ok && gm_parse_u64(gm_buf_cstr(&num), 10, &size) == GM_OK;
 				if (!ok) {
-					rc = gm_err_set(err, GM_ERR_PROTOCOL, "%s: a listed part is malformed",
+					rc = gm_err_set(err, GM_ERR_PROTOCOL,
+					                "%s: a listed part is malformed",
 					                gm_buf_cstr(&c.what));
 					break;
 				}
@@ -706,8 +716,8 @@ static enum gm_rc s3_up_finish(struct gm_os *gs, const char *key, const char *id
 	call_body(&c, body.data, body.len);
 	enum gm_rc rc = call_do(&c, &resp, XML_MAX, NULL, err);
 	if (rc == GM_OK) /* the store may fail after its 200, with <Error> in the body */
-		rc = parse_xml(&d, &resp.body, "CompleteMultipartUploadResult", gm_buf_cstr(&c.what),
-		               err);
+		rc = parse_xml(&d, &resp.body, "CompleteMultipartUploadResult",
+		               gm_buf_cstr(&c.what), err);
 	if (rc == GM_OK && out) {
 		gm_os_object_reset(out);
 		gm_buf_adds(&out->key, key);
@@ -722,8 +732,7 @@ static enum gm_rc s3_up_finish(struct gm_os *gs, const char *key, const char *id
 	return rc;
 }
 
-static enum gm_rc s3_up_abort(struct gm_os *gs, const char *key, const char *id,
-                              struct gm_err *err)
+static enum gm_rc s3_up_abort(struct gm_os *gs, const char *key, const char *id, struct gm_err *err)
 {
 	struct call c;
 	struct gm_os_http_resp resp;
@@ -816,7 +825,8 @@ enum gm_rc gm_os_s3_open(const char *bucket, const struct gm_os_opts *opts, stru
 	s->base.max_parts = 10000;
 	gm_buf_adds(&s->base.bucket, bucket);
 	gm_aws_config_init(&s->cfg);
-	struct gm_os_http_opts ho = {.insecure = opts->insecure, .base_delay_ms = opts->base_delay_ms};
+	struct gm_os_http_opts ho = {.insecure = opts->insecure,
+	                             .base_delay_ms = opts->base_delay_ms};
 	rc = gm_aws_config_load(&s->cfg, opts->profile, err);
 	if (rc != GM_OK)
 		goto out;
@@ -832,7 +842,7 @@ enum gm_rc gm_os_s3_open(const char *bucket, const struct gm_os_opts *opts, stru
 		gm_info("s3://%s: no AWS credentials found; requests are sent unsigned", bucket);
 	const char *endpoint = opts->endpoint ? opts->endpoint : gm_buf_cstr(&s->cfg.endpoint_url);
 	bool custom = endpoint[0] != '\0';
-	s->path_style = opts->path_style >= 0  ? opts->path_style
+	s->path_style = opts->path_style >= 0    ? opts->path_style
 	                : s->cfg.path_style >= 0 ? s->cfg.path_style
 	                                         : custom || strchr(bucket, '.') != NULL;
 	struct gm_buf aws = GM_BUF_INIT;

@@ -28,7 +28,7 @@ struct gm_os_kv {
 
 /* One object as the store describes it. */
 struct gm_os_object {
-	struct gm_buf key;  /* the full key */
+	struct gm_buf key; /* the full key */
 	uint64_t size;
 	int64_t mtime_ns;   /* the store's last-modified time */
 	struct gm_buf etag; /* without quotes */
@@ -36,8 +36,8 @@ struct gm_os_object {
 	uint8_t md5[16];
 	bool has_crc32c; /* crc32c: the whole object's CRC32C (GCS crc32c, x-goog-hash) */
 	uint32_t crc32c;
-	bool meta_known; /* the user metadata below was returned (GCS listings, every head);
-	                  * false for an S3 listing, which carries none */
+	bool meta_known;    /* the user metadata below was returned (GCS listings, every head);
+	                     * false for an S3 listing, which carries none */
 	struct gm_buf meta; /* user metadata: "name\0value\0" pairs */
 };
 
@@ -125,13 +125,13 @@ struct gm_os_ops {
 /* The common head of both stores. */
 struct gm_os {
 	const struct gm_os_ops *ops;
-	const char *scheme;      /* "s3" or "gs" */
+	const char *scheme; /* "s3" or "gs" */
 	struct gm_buf bucket;
-	struct gm_buf endpoint;  /* where requests go, for messages and the journal's name */
-	bool sequential_parts;   /* parts must be sent one after another, in order */
-	uint64_t part_min;       /* smallest part but the last */
-	uint64_t part_align;     /* parts are multiples of this (GCS: 256 KiB) */
-	unsigned max_parts;      /* most parts of one upload */
+	struct gm_buf endpoint; /* where requests go, for messages and the journal's name */
+	bool sequential_parts;  /* parts must be sent one after another, in order */
+	uint64_t part_min;      /* smallest part but the last */
+	uint64_t part_align;    /* parts are multiples of this (GCS: 256 KiB) */
+	unsigned max_parts;     /* most parts of one upload */
 	struct gm_os_http http;
 };
 

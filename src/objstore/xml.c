@@ -447,7 +447,7 @@ enum gm_rc gm_xml_parse(struct gm_xml_doc *d, const char *text_in, size_t len, s
 	gm_xml_doc_release(d);
 
 	if (p.len > GM_XML_MAX_INPUT) {
-		rc = gm_err_set(err, GM_ERR_LIMIT, "XML document larger than %u bytes",
+		rc = gm_err_set(err, GM_ERR_LIMIT, "XML document larger than %zu bytes",
 		                GM_XML_MAX_INPUT);
 		goto out;
 	}

@@ -16,8 +16,8 @@
 
 #include "util/err.h"
 
-#define GM_XML_MAX_INPUT    (64u * 1024 * 1024) /* bytes */
-#define GM_XML_MAX_DEPTH    64                  /* nested elements, root included */
+#define GM_XML_MAX_INPUT    ((size_t)64 << 20) /* bytes */
+#define GM_XML_MAX_DEPTH    64                 /* nested elements, root included */
 #define GM_XML_MAX_ELEMENTS 1000000u
 
 struct gm_xml_el {

@@ -352,7 +352,8 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 	if (rc != GM_OK)
 		goto out;
 	head_all(&g, dir);
-	qsort(g.v, g.n, sizeof(*g.v), pending_cmp);
+	if (g.n)
+		qsort(g.v, g.n, sizeof(*g.v), pending_cmp);
 	for (size_t i = 0; i < g.n; i++) {
 		struct pending *p = &g.v[i];
 		if (p->rc != GM_OK && p->rc != GM_ERR_NOT_FOUND) {

@@ -539,7 +539,7 @@ def serve(server, port_file):
     signal.signal(signal.SIGINT, stop)
     write_port_file(port_file, server.server_address[1])
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
 
@@ -620,7 +620,7 @@ def canonical_query(raw_query):
         k, _, v = item.partition("=")
         pairs.append((aws_uri_encode(urllib.parse.unquote_to_bytes(k), False),
                       aws_uri_encode(urllib.parse.unquote_to_bytes(v), False)))
-    pass
+    pairs.sort()
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
@@ -958,20 +958,24 @@ class S3Handler(FakeHandler):
             if m == "POST" and "delete" in q:
                 return "DeleteObjects"
             return "BucketUnsupported"
+        # Query keys that do not name a subresource (SDKs add x-id; GET takes response-*).
+        plain = {k for k in q if k not in ("x-id", "versionId") and not k.startswith("response-")}
         if m == "PUT":
             if "partNumber" in q or "uploadId" in q:
                 return "UploadPartCopy" if "x-amz-copy-source" in self.headers else "UploadPart"
-            if "x-amz-copy-source" in self.headers:
-                return "CopyObject"
-            return "PutObject" if not q else "ObjectUnsupported"
+            if plain:
+                return "ObjectUnsupported"
+            return "CopyObject" if "x-amz-copy-source" in self.headers else "PutObject"
         if m == "GET":
             if "uploadId" in q:
                 return "ListParts"
-            return "GetObject"
+            return "GetObject" if plain <= {"partNumber"} else "ObjectUnsupported"
         if m == "HEAD":
-            return "HeadObject"
+            return "HeadObject" if plain <= {"partNumber"} else "ObjectUnsupported"
         if m == "DELETE":
-            return "AbortMultipartUpload" if "uploadId" in q else "DeleteObject"
+            if "uploadId" in q:
+                return "AbortMultipartUpload"
+            return "DeleteObject" if not plain else "ObjectUnsupported"
         if m == "POST":
             if "uploads" in q:
                 return "CreateMultipartUpload"
@@ -1125,7 +1129,10 @@ class S3Handler(FakeHandler):
         except S3Error as e:
             if self.response_status is not None:
                 raise
-            self.drain_body()
+            if e.status == 411:
+                self.close_connection = True  # answer at once; the body is never read
+            else:
+                self.drain_body()
             self.error_response(e.status, e.code, e.message, **e.extra)
 
     def _route(self):
@@ -1313,10 +1320,9 @@ class S3Handler(FakeHandler):
         return None
 
     def get_object(self, bucket, key):
-        if set(self.query) - {"versionId", "response-content-type", "x-id"}:
-            if "partNumber" in self.query:
-                raise S3Error(501, "NotImplemented", "GetObject ?partNumber is not implemented "
-                              "by this fake")
+        if "partNumber" in self.query:
+            raise S3Error(501, "NotImplemented", "GetObject ?partNumber is not implemented by "
+                          "this fake")
         meta, f = self.server.store.open_data(bucket, key)
         if not meta:
             raise S3Error(404, "NoSuchKey", Key=key)

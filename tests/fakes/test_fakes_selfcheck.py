@@ -535,6 +535,38 @@ def test_s3_copy_and_delete(s3):
     assert s3.req("DELETE", "bkt/c/dst").status == 204
     assert s3.req("DELETE", "bkt/c/dst").status == 204
     assert s3.req("GET", "bkt/c/dst").status == 404
+    # SDKs append x-id; a subresource the fake does not implement is refused, not misread
+    assert s3.req("GET", "bkt/c/src", query=[("x-id", "GetObject")]).body == b"source"
+    r = s3.req("GET", "bkt/c/src", query=[("tagging", "")])
+    assert (r.status, err_code(r)) == (501, "NotImplemented")
+    # DeleteObjects needs Content-MD5 (or an x-amz-checksum-*)
+    xml = (b"<Delete><Object><Key>c/dst2</Key></Object><Object><Key>c/none</Key></Object>"
+           b"</Delete>")
+    r = s3.req("POST", "bkt", xml, query=[("delete", "")])
+    assert (r.status, err_code(r)) == (400, "InvalidRequest")
+    r = s3.req("POST", "bkt", xml, query=[("delete", "")], headers={"Content-MD5": b64md5(xml)})
+    assert r.status == 200
+    assert [d.find(NS + "Key").text for d in r.xml().findall(NS + "Deleted")] == \
+        ["c/dst2", "c/none"]
+    assert s3.req("HEAD", "bkt/c/dst2").status == 404
+
+
+def test_s3_session_token(tmp_path):
+    proc, port, log = start_fake("fake_s3.py", tmp_path, "s3tok", "--bucket", "b",
+                                 "--access-key", AK, "--secret-key", SK, "--session-token",
+                                 "FQoGtoken//x+y=")
+    try:
+        s3t = S3(port)
+        r = s3t.req("PUT", "b/k", b"v")
+        assert (r.status, err_code(r)) == (403, "InvalidToken")
+        r = s3t.req("PUT", "b/k", b"v", unsigned_headers={"x-amz-security-token": "FQoGtoken//x+y="})
+        assert (r.status, err_code(r)) == (403, "AccessDenied")  # present but not signed
+        r = s3t.req("PUT", "b/k", b"v", headers={"x-amz-security-token": "wrong"})
+        assert (r.status, err_code(r)) == (403, "InvalidToken")
+        r = s3t.req("PUT", "b/k", b"v", headers={"x-amz-security-token": "FQoGtoken//x+y="})
+        assert r.status == 200
+    finally:
+        stop_fake(proc, log)
 
 
 def test_s3_fault_injection_and_stats(s3):

@@ -321,7 +321,7 @@ static void test_endpoints(void **state)
 	    "endpoint_url = https://global.example.com\n"
 	    "s3 =\n"
 	    "    addressing_style = virtual\n"
-	    "[services local-stack]\n"
+	    "[services    local-stack ]\n"
 	    "s3 =\n"
 	    "  endpoint_url = http://localhost:4566\n"
 	    "sqs =\n"

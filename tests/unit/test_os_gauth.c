@@ -301,7 +301,7 @@ static void test_bad_files(void **state)
 	expect_refused("bad-user-no-secret.json", GM_ERR_PARSE, "no 'client_secret'");
 	expect_refused("bad-user-plain-http.json", GM_ERR_PARSE, "https://");
 	expect_refused("bad-array.json", GM_ERR_PARSE, "not a JSON object");
-	expect_refused("does-not-exist.json", GM_ERR_NOT_FOUND, "$GOOGLE_APPLICATION_CREDENTIALS");
+	expect_refused("does-not-exist.json", GM_ERR_USAGE, "$GOOGLE_APPLICATION_CREDENTIALS");
 
 	/* bigger than the cap */
 	struct gm_buf big = GM_BUF_INIT;
