@@ -56,8 +56,8 @@ fuzz: $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_inventory tests/fuzz/fuzz_plan tests/fuzz/fuzz_kernlog \
 		tests/fuzz/fuzz_webconfig tests/fuzz/fuzz_accept tests/fuzz/fuzz_podres \
 		tests/fuzz/fuzz_sync_proto tests/fuzz/fuzz_manifest tests/fuzz/fuzz_k8s_scan \
-		tests/fuzz/fuzz_oci_ref
-	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig accept:accept podres:podres sync_proto:sync-proto manifest:manifest k8s_scan:k8s/gke oci_ref:oci-ref; do \
+		tests/fuzz/fuzz_oci_ref tests/fuzz/fuzz_s3_xml
+	cd $(BUILD_FUZZ) && for t in inventory:inventory plan:plans kernlog:kernlog webconfig:webconfig accept:accept podres:podres sync_proto:sync-proto manifest:manifest k8s_scan:k8s/gke oci_ref:oci-ref s3_xml:s3-xml; do \
 		h=$${t%%:*}; c=$${t#*:}; \
 		mkdir -p corpus-$$h; \
 		./tests/fuzz/fuzz_$$h -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=16384 -seed=1 \

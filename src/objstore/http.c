@@ -19,7 +19,7 @@
 
 #include "util/banned.h"
 
-volatile int gm_os_http_stop;
+volatile sig_atomic_t gm_os_http_stop;
 
 /* A response header value longer than this is dropped (no store sends one). */
 #define HEADER_VALUE_MAX 8192
@@ -275,6 +275,7 @@ static void setup(struct gm_os_http *c, CURL *h, const struct gm_os_http_req *re
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* a key "a/../b" is a name, not a path */
 	if (c->opts.insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

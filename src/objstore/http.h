@@ -8,6 +8,7 @@
 #define GM_OBJSTORE_HTTP_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,6 @@ enum gm_rc gm_os_http_fail(const struct gm_os_http_req *req, const struct gm_os_
                            struct gm_err *err);
 
 /* Set from a signal handler to make requests stop between attempts and transfers end. */
-extern volatile int gm_os_http_stop;
+extern volatile sig_atomic_t gm_os_http_stop;
 
 #endif

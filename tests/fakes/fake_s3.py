@@ -445,6 +445,24 @@ class FakeHandler(BaseHTTPRequestHandler):
         for _ in self.iter_body():
             pass
 
+    def settle_body(self):
+        """Before answering: an unread small body is read now so the connection stays usable;
+        otherwise (chunked, large, half-read) the answer announces Connection: close."""
+        if self.body_state == "done":
+            return
+        if self.body_state == "unread" and not self.is_chunked():
+            try:
+                cl = self.content_length()
+            except ValueError:
+                cl = -1
+            if cl is not None and 0 <= cl <= (1 << 20):
+                self.drain_body()
+                return
+            if cl is None:
+                self.body_state = "done"  # no Content-Length, not chunked: no body
+                return
+        self.close_connection = True
+
     # -- responses ----------------------------------------------------------------------------
 
     def send_bytes(self, status, headers, body, fault_ok=True, reason=None):
@@ -478,6 +496,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             if self.body_state != "done":
                 self.drain_body()
             raise Halt()
+        self.settle_body()
         self.send_response(status, reason)
         have_len = False
         for k, v in headers:
@@ -866,8 +885,8 @@ class S3Store:
                 return None
             new = fn(json.loads(json.dumps(meta)))
             new["key"], new["data"] = key, meta["data"]
-            atomic_write_json(os.path.join(self.bdir(bucket, "objects"), self.key_id(key) + ".json"),
-                              new)
+            sidecar = os.path.join(self.bdir(bucket, "objects"), self.key_id(key) + ".json")
+            atomic_write_json(sidecar, new)
             self.index[bucket][key] = new
             return new
 

@@ -80,10 +80,12 @@ class Conn:
     def __init__(self, port):
         self.port = port
         self.c = None
+        self.opens = 0
 
     def raw(self, method, target, body=b"", headers=None):
         if self.c is None:
             self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self.opens += 1
         try:
             self.c.request(method, target, body=body, headers=headers or {})
             r = self.c.getresponse()
@@ -334,6 +336,21 @@ def test_s3_put_get_head_range(s3):
     assert (r.status, err_code(r)) == (404, "NoSuchBucket")
 
 
+def test_s3_keeps_connections_alive(s3):
+    s3.conn.raw("GET", "/_stats")
+    opens = s3.conn.opens
+    r = s3.req("GET", "")
+    assert [b.text for b in r.xml().iter(NS + "Name")] == ["bkt", "other"]
+    for _ in range(2):
+        assert s3.req("HEAD", "bkt").status == 200
+        assert s3.req("HEAD", "bkt/none").status == 404
+        assert s3.req("PUT", "bkt/ka", b"x" * 100, headers={"Content-MD5": b64md5(b"y")}).status \
+            == 400
+        assert s3.req("GET", "bkt", query=[("location", "")]).status == 200
+        assert s3.req("GET", "bkt/ka", sk="bad").status == 403
+    assert s3.conn.opens == opens
+
+
 def test_s3_refuses_what_aws_refuses(s3):
     body = b"payload"
     ok = s3.req("PUT", "bkt/auth", body)
@@ -559,7 +576,8 @@ def test_s3_session_token(tmp_path):
         s3t = S3(port)
         r = s3t.req("PUT", "b/k", b"v")
         assert (r.status, err_code(r)) == (403, "InvalidToken")
-        r = s3t.req("PUT", "b/k", b"v", unsigned_headers={"x-amz-security-token": "FQoGtoken//x+y="})
+        r = s3t.req("PUT", "b/k", b"v",
+                    unsigned_headers={"x-amz-security-token": "FQoGtoken//x+y="})
         assert (r.status, err_code(r)) == (403, "AccessDenied")  # present but not signed
         r = s3t.req("PUT", "b/k", b"v", headers={"x-amz-security-token": "wrong"})
         assert (r.status, err_code(r)) == (403, "InvalidToken")

@@ -93,16 +93,15 @@ static void test_list_objects_v2(void **state)
 	                                    "\"1b2cf535f27731c974343645a3985328\"",
 	                                    "\"d41d8cd98f00b204e9800998ecf8427e\""};
 	static const char *const sizes[] = {"434234", "64994", "0"};
-	size_t n = 0;
-	for (const struct gm_xml_el *c = gm_xml_child(r, "Contents"); c; c = gm_xml_next(c)) {
-		assert_true(n < 3);
-		assert_ptr_equal(c->parent, r);
-		expect_text(c, "Key", keys[n]);
-		expect_text(c, "ETag", etags[n]);
-		expect_text(c, "Size", sizes[n]);
-		n++;
+	const struct gm_xml_el *it = gm_xml_child(r, "Contents");
+	for (size_t n = 0; n < 3; n++, it = gm_xml_next(it)) {
+		assert_non_null(it);
+		assert_ptr_equal(it->parent, r);
+		expect_text(it, "Key", keys[n]);
+		expect_text(it, "ETag", etags[n]);
+		expect_text(it, "Size", sizes[n]);
 	}
-	assert_int_equal(n, 3);
+	assert_null(it);
 	/* the container's own text is its indentation, kept as is */
 	size_t len;
 	const char *t = gm_xml_text(gm_xml_child(r, "Contents"), &len);
@@ -354,10 +353,12 @@ static void test_text_decoding(void **state)
 	/* gm_xml_next skips other names between */
 	parse_ok(&d, "<r><P>1</P><Q>q</Q><P>2</P><Q/><P>3</P></r>");
 	const char *want[] = {"1", "2", "3"};
-	size_t n = 0;
-	for (const struct gm_xml_el *p = gm_xml_child(gm_xml_root(&d), "P"); p; p = gm_xml_next(p))
-		assert_string_equal(p->text, want[n++]);
-	assert_int_equal(n, 3);
+	const struct gm_xml_el *p = gm_xml_child(gm_xml_root(&d), "P");
+	for (size_t n = 0; n < 3; n++, p = gm_xml_next(p)) {
+		assert_non_null(p);
+		assert_string_equal(p->text, want[n]);
+	}
+	assert_null(p);
 	assert_int_equal(d.n_els, 6);
 	gm_xml_doc_release(&d);
 }
