@@ -69,7 +69,8 @@ int gm_sync_common_option(struct gm_cli *cli, struct gm_sync_common *c, struct g
 	case GM_SYNC_OPT_INSECURE: c->os.insecure = true; break;
 	case GM_SYNC_OPT_ADDRESSING:
 		if (strcmp(arg, "path") != 0 && strcmp(arg, "virtual") != 0) {
-			*code = gm_cli_usage_error(cli, "--addressing is path or virtual, not '%s'", arg);
+			*code = gm_cli_usage_error(cli, "--addressing is path or virtual, not '%s'",
+			                           arg);
 			r = -1;
 		}
 		c->os.path_style = strcmp(arg, "path") == 0;

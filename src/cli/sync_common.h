@@ -30,93 +30,93 @@ enum {
 };
 
 /* The shared entries, for a command's option table. */
-#define GM_SYNC_COMMON_OPTS                                                                \
-	{GM_SYNC_OPT_EXCLUDE,                                                              \
-	 "exclude",                                                                        \
-	 0,                                                                                \
-	 GM_ARG_REQUIRED,                                                                  \
-	 "PATTERN",                                                                        \
-	 "leave out paths matching PATTERN (rsync rules; repeatable)",                     \
-	 NULL},                                                                            \
-	        {GM_SYNC_OPT_INCLUDE,                                                      \
-	         "include",                                                                \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "PATTERN",                                                                \
-	         "keep paths matching PATTERN even if a later --exclude matches",          \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_EXCLUDE_FROM,                                                 \
-	         "exclude-from",                                                           \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "FILE",                                                                   \
-	         "read exclude patterns from FILE ('+ ' lines include)",                   \
-	         "file"},                                                                  \
-	        {GM_SYNC_OPT_JOBS,                                                         \
-	         "jobs",                                                                   \
-	         'j',                                                                      \
-	         GM_ARG_REQUIRED,                                                          \
-	         "N",                                                                      \
-	         "worker threads (default: CPUs, at least 2; more over SSH)",              \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_STREAMS,                                                      \
-	         "streams",                                                                \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "N",                                                                      \
-	         "parallel SSH connections to a remote endpoint",                          \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_COMPRESS,                                                     \
-	         "compress",                                                               \
-	         'z',                                                                      \
-	         GM_ARG_NONE,                                                              \
-	         NULL,                                                                     \
-	         "compress data on the SSH wire (zstd)",                                   \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_RSH,                                                          \
-	         "rsh",                                                                    \
-	         'e',                                                                      \
-	         GM_ARG_REQUIRED,                                                          \
-	         "CMD",                                                                    \
-	         "the ssh command and its options (default: ssh)",                         \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_REMOTE_BIN,                                                   \
-	         "remote-bin",                                                             \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "PATH",                                                                   \
-	         "gpumigrate's path on the remote host (default: gpumigrate)",             \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_ENDPOINT,                                                     \
-	         "endpoint",                                                               \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "URL",                                                                    \
-	         "the S3 service of s3:// names (default: $AWS_ENDPOINT_URL_S3, AWS)",     \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_REGION,                                                       \
-	         "region",                                                                 \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "NAME",                                                                   \
-	         "the S3 region to sign for (default: $AWS_REGION, the profile's)",        \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_PROFILE,                                                      \
-	         "profile",                                                                \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "NAME",                                                                   \
-	         "the AWS profile of ~/.aws/config and credentials (default: $AWS_PROFILE)", \
-	         NULL},                                                                    \
-	        {GM_SYNC_OPT_ADDRESSING,                                                   \
-	         "addressing",                                                             \
-	         0,                                                                        \
-	         GM_ARG_REQUIRED,                                                          \
-	         "STYLE",                                                                  \
-	         "S3 bucket addressing: path or virtual (default: path with --endpoint)",  \
-	         NULL},                                                                    \
-	{                                                                                  \
-		GM_SYNC_OPT_INSECURE, "insecure", 0, GM_ARG_NONE, NULL,                    \
+#define GM_SYNC_COMMON_OPTS                                                                    \
+	{GM_SYNC_OPT_EXCLUDE,                                                                  \
+	 "exclude",                                                                            \
+	 0,                                                                                    \
+	 GM_ARG_REQUIRED,                                                                      \
+	 "PATTERN",                                                                            \
+	 "leave out paths matching PATTERN (rsync rules; repeatable)",                         \
+	 NULL},                                                                                \
+	        {GM_SYNC_OPT_INCLUDE,                                                          \
+	         "include",                                                                    \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "PATTERN",                                                                    \
+	         "keep paths matching PATTERN even if a later --exclude matches",              \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_EXCLUDE_FROM,                                                     \
+	         "exclude-from",                                                               \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "FILE",                                                                       \
+	         "read exclude patterns from FILE ('+ ' lines include)",                       \
+	         "file"},                                                                      \
+	        {GM_SYNC_OPT_JOBS,                                                             \
+	         "jobs",                                                                       \
+	         'j',                                                                          \
+	         GM_ARG_REQUIRED,                                                              \
+	         "N",                                                                          \
+	         "worker threads (default: CPUs, at least 2; more over SSH)",                  \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_STREAMS,                                                          \
+	         "streams",                                                                    \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "N",                                                                          \
+	         "parallel SSH connections to a remote endpoint",                              \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_COMPRESS,                                                         \
+	         "compress",                                                                   \
+	         'z',                                                                          \
+	         GM_ARG_NONE,                                                                  \
+	         NULL,                                                                         \
+	         "compress data on the SSH wire (zstd)",                                       \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_RSH,                                                              \
+	         "rsh",                                                                        \
+	         'e',                                                                          \
+	         GM_ARG_REQUIRED,                                                              \
+	         "CMD",                                                                        \
+	         "the ssh command and its options (default: ssh)",                             \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_REMOTE_BIN,                                                       \
+	         "remote-bin",                                                                 \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "PATH",                                                                       \
+	         "gpumigrate's path on the remote host (default: gpumigrate)",                 \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_ENDPOINT,                                                         \
+	         "endpoint",                                                                   \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "URL",                                                                        \
+	         "the S3 service of s3:// names (default: $AWS_ENDPOINT_URL_S3, AWS)",         \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_REGION,                                                           \
+	         "region",                                                                     \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "NAME",                                                                       \
+	         "the S3 region to sign for (default: $AWS_REGION, the profile's)",            \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_PROFILE,                                                          \
+	         "profile",                                                                    \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "NAME",                                                                       \
+	         "the AWS profile of ~/.aws/config and credentials (default: $AWS_PROFILE)",   \
+	         NULL},                                                                        \
+	        {GM_SYNC_OPT_ADDRESSING,                                                       \
+	         "addressing",                                                                 \
+	         0,                                                                            \
+	         GM_ARG_REQUIRED,                                                              \
+	         "STYLE",                                                                      \
+	         "S3 bucket addressing: path or virtual (default: path with --endpoint)",      \
+	         NULL},                                                                        \
+	{                                                                                      \
+		GM_SYNC_OPT_INSECURE, "insecure", 0, GM_ARG_NONE, NULL,                        \
 		        "do not verify the TLS certificates of s3:// and gs:// services", NULL \
 	}
 

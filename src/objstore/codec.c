@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "util/fs.h"
+
 #include "util/banned.h"
 
 static const char hexdig[] = "0123456789abcdef";
@@ -22,26 +24,16 @@ void gm_os_hex(struct gm_buf *out, const void *p, size_t n)
 		out->data[out->len] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool gm_os_hex_decode(const char *s, size_t len, uint8_t *out, size_t out_len)
 {
 	if (len != 2 * out_len || (len && !s))
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (hexval(s[i]) < 0)
+		if (gm_hex_digit(s[i]) < 0)
 			return false;
 	for (size_t i = 0; i < out_len; i++) {
-		unsigned hi = (unsigned)hexval(s[2 * i]), lo = (unsigned)hexval(s[2 * i + 1]);
+		unsigned hi = (unsigned)gm_hex_digit(s[2 * i]),
+		         lo = (unsigned)gm_hex_digit(s[2 * i + 1]);
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;

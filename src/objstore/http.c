@@ -309,8 +309,8 @@ enum gm_rc gm_os_http_do(struct gm_os_http *c, const struct gm_os_http_req *req,
 	}
 	for (unsigned attempt = 1;; attempt++) {
 		struct curl_slist *hdrs = NULL;
-		struct attempt a = {h, req, resp, req->body_cap ? req->body_cap : (1u << 20), sink_len,
-		                    false};
+		struct attempt a = {
+		        h, req, resp, req->body_cap ? req->body_cap : (1u << 20), sink_len, false};
 		resp->status = 0;
 		resp->attempts = attempt;
 		gm_buf_reset(&resp->body);
@@ -429,20 +429,12 @@ void gm_os_uri_encode(struct gm_buf *out, const char *s, size_t len, bool keep_s
 	gm_buf_grow(out, 0);
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
-
 void gm_os_uri_decode(struct gm_buf *out, const char *s, size_t len, bool plus_space)
 {
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = gm_hex_digit(s[i + 1])) >= 0 &&
+		    (lo = gm_hex_digit(s[i + 2])) >= 0) {
 			gm_buf_addch(out, (char)(hi << 4 | lo));
 			i += 2;
 		} else {

@@ -13,6 +13,8 @@
 
 #include "objstore/codec.h"
 #include "util/xalloc.h"
+#include "util/fs.h"
+
 #include "util/banned.h"
 
 /* The headers the signer itself owns; a caller may not list them. */
@@ -33,17 +35,6 @@ static bool is_unreserved(unsigned char c)
 	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends s[0..len) as S3 canonicalises it: valid %XX escapes decoded, then every byte but
  * the unreserved ones (and '/' with keep_slash) encoded as %XX, uppercase. */
 static void canon_encode(struct gm_buf *out, const char *s, size_t len, bool keep_slash)
@@ -51,8 +42,9 @@ static void canon_encode(struct gm_buf *out, const char *s, size_t len, bool kee
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			c = (unsigned char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+		if (c == '%' && i + 2 < len && gm_hex_digit(s[i + 1]) >= 0 &&
+		    gm_hex_digit(s[i + 2]) >= 0) {
+			c = (unsigned char)(gm_hex_digit(s[i + 1]) << 4 | gm_hex_digit(s[i + 2]));
 			i += 2;
 		}
 		if (is_unreserved(c) || (keep_slash && c == '/')) {

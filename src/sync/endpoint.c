@@ -8,6 +8,8 @@
 
 #include "util/xalloc.h"
 
+#include "util/fs.h"
+
 #include "util/banned.h"
 
 /* Name storage: blocks that never move once allocated. */
@@ -215,23 +217,12 @@ void gm_sync_hash_hex(const struct gm_sync_hash *h, char out[33])
 	out[32] = '\0';
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool gm_sync_hash_from_hex(const char *hex, size_t len, struct gm_sync_hash *out)
 {
 	if (len != 2 * sizeof(out->b))
 		return false;
 	for (size_t i = 0; i < sizeof(out->b); i++) {
-		int a = hex_digit(hex[2 * i]), b = hex_digit(hex[2 * i + 1]);
+		int a = gm_hex_digit(hex[2 * i]), b = gm_hex_digit(hex[2 * i + 1]);
 		if (a < 0 || b < 0)
 			return false;
 		out->b[i] = (uint8_t)(a << 4 | b);

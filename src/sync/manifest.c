@@ -9,6 +9,8 @@
 
 #include "util/json.h"
 #include "util/utf8.h"
+#include "util/fs.h"
+
 #include "util/banned.h"
 
 void gm_sync_manifest_line(struct gm_buf *out, const char *path, size_t len,
@@ -52,17 +54,6 @@ void gm_sync_manifest_entry_release(struct gm_sync_manifest_entry *e)
 		gm_buf_release(&e->path);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 struct cursor {
 	const char *p, *end;
 };
@@ -98,7 +89,7 @@ static bool read_u4(struct cursor *c, uint32_t *v)
 		return false;
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(c->p[i]);
+		int h = gm_hex_digit(c->p[i]);
 		if (h < 0)
 			return false;
 		*v = *v << 4 | (uint32_t)h;
@@ -231,7 +222,8 @@ enum gm_rc gm_sync_manifest_parse(const char *line, size_t len, struct gm_sync_m
 			if (val.len % 2)
 				goto bad_hex;
 			for (size_t i = 0; i < val.len; i += 2) {
-				int a = hexval(val.data[i]), b = hexval(val.data[i + 1]);
+				int a = gm_hex_digit(val.data[i]),
+				    b = gm_hex_digit(val.data[i + 1]);
 				if (a < 0 || b < 0)
 					goto bad_hex;
 				gm_buf_addch(&hexpath, (char)(a << 4 | b));

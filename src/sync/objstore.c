@@ -41,15 +41,17 @@ enum gm_rc gm_obj_key_check(const struct gm_obj_ep *ep, const char *path, struct
 {
 	size_t bad = 0;
 	if (!gm_utf8_valid(path, strlen(path), &bad))
-		return gm_err_set(err, GM_ERR_USAGE,
-		                  "'%s/%s': the name is not valid UTF-8 and cannot be an object key; "
-		                  "rename it or leave it out with --exclude",
-		                  gm_buf_cstr(&ep->base.where), path);
+		return gm_err_set(
+		        err, GM_ERR_USAGE,
+		        "'%s/%s': the name is not valid UTF-8 and cannot be an object key; "
+		        "rename it or leave it out with --exclude",
+		        gm_buf_cstr(&ep->base.where), path);
 	if (ep->prefix.len + strlen(path) + 1 > 1024)
-		return gm_err_set(err, GM_ERR_LIMIT,
-		                  "'%s/%s': the key would be longer than 1024 bytes, the most object "
-		                  "stores accept",
-		                  gm_buf_cstr(&ep->base.where), path);
+		return gm_err_set(
+		        err, GM_ERR_LIMIT,
+		        "'%s/%s': the key would be longer than 1024 bytes, the most object "
+		        "stores accept",
+		        gm_buf_cstr(&ep->base.where), path);
 	return GM_OK;
 }
 
@@ -140,12 +142,12 @@ void gm_obj_kvs_build(struct gm_obj_kvs *k, enum gm_sync_kind kind, const struct
 	const char *names[GM_OS_META_MAX];
 	size_t n = 0;
 	gm_buf_init(&k->store);
-#define ADD(name, ...)                                 \
-	do {                                           \
-		names[n] = name;                       \
-		at[n++] = k->store.len;                \
-		gm_buf_addf(&k->store, __VA_ARGS__);   \
-		gm_buf_addch(&k->store, '\0');         \
+#define ADD(name, ...)                               \
+	do {                                         \
+		names[n] = name;                     \
+		at[n++] = k->store.len;              \
+		gm_buf_addf(&k->store, __VA_ARGS__); \
+		gm_buf_addch(&k->store, '\0');       \
 	} while (0)
 	ADD("gm-kind", "%s", kind == GM_SYNC_SYMLINK ? "l" : kind == GM_SYNC_DIR ? "d" : "f");
 	ADD("gm-mode", "%o", meta->mode & 07777);
@@ -235,8 +237,8 @@ static struct pending *gather_add(struct gather *g, const char *name, size_t len
 
 static bool skip_name(const struct gather *g, const char *name, size_t len)
 {
-	return len == 0 || (g->at_root && len == strlen(GM_SYNC_AREA) &&
-	                    memcmp(name, GM_SYNC_AREA, len) == 0);
+	return len == 0 ||
+	       (g->at_root && len == strlen(GM_SYNC_AREA) && memcmp(name, GM_SYNC_AREA, len) == 0);
 }
 
 static bool on_object(void *ctx, const struct gm_os_object *o)
@@ -363,7 +365,8 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 		if (p->rc == GM_ERR_NOT_FOUND) /* deleted since it was listed */
 			continue;
 		if (i > 0 && strcmp(g.v[i - 1].name, p->name) == 0) {
-			gm_warn("'%s/%s%s%s' is both an object and a prefix of other objects; only the "
+			gm_warn("'%s/%s%s%s' is both an object and a prefix of other objects; only "
+			        "the "
 			        "directory is synced",
 			        gm_buf_cstr(&e->where), dir, dir[0] ? "/" : "", p->name);
 			continue;
@@ -373,7 +376,8 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 			gm_obj_meta_decode(&p->obj, &meta, &link);
 		} else {
 			memset(&meta, 0, sizeof(meta));
-			meta.mode = 0755, meta.uid = geteuid(), meta.gid = getegid(), meta.nlink = 1;
+			meta.mode = 0755, meta.uid = geteuid(), meta.gid = getegid(),
+			meta.nlink = 1;
 		}
 		if (p->dir)
 			meta.kind = GM_SYNC_DIR, meta.size = meta.allocated = 0;
@@ -463,8 +467,8 @@ static enum gm_rc obj_stat(struct gm_sync_endpoint *e, const char *path, struct 
 	if (rc != GM_OK)
 		goto out;
 	if (!found && (path[0] || !ep->writable)) {
-		rc = gm_err_set(err, GM_ERR_NOT_FOUND, "'%s%s%s' does not exist", gm_buf_cstr(&e->where),
-		                path[0] ? "/" : "", path);
+		rc = gm_err_set(err, GM_ERR_NOT_FOUND, "'%s%s%s' does not exist",
+		                gm_buf_cstr(&e->where), path[0] ? "/" : "", path);
 		goto out;
 	}
 	memset(meta, 0, sizeof(*meta));
@@ -478,7 +482,8 @@ out:
 
 static enum gm_rc read_only(struct gm_obj_ep *ep, struct gm_err *err)
 {
-	return gm_err_set(err, GM_ERR_USAGE, "'%s' was opened read-only", gm_buf_cstr(&ep->base.where));
+	return gm_err_set(err, GM_ERR_USAGE, "'%s' was opened read-only",
+	                  gm_buf_cstr(&ep->base.where));
 }
 
 /* Puts the zero-byte object of a directory, symlink or empty marker. */
@@ -649,8 +654,8 @@ enum gm_rc gm_sync_objstore_open(const char *scheme, const char *bucket, const c
 	const struct gm_os_opts *oo = opts && opts->os ? opts->os : &no_opts;
 	struct gm_obj_ep *ep = gm_xcalloc(1, sizeof(*ep));
 	ep->base.ops = &obj_ops;
-	ep->base.caps = GM_SYNC_CAP_SYMLINKS | GM_SYNC_CAP_MODE | GM_SYNC_CAP_OWNER |
-	                GM_SYNC_CAP_RESUME;
+	ep->base.caps =
+	        GM_SYNC_CAP_SYMLINKS | GM_SYNC_CAP_MODE | GM_SYNC_CAP_OWNER | GM_SYNC_CAP_RESUME;
 	ep->writable = opts && opts->writable;
 	ep->state_fd = -1;
 	ep->spare = GM_OBJ_SPARE_BUFFERS;

@@ -61,8 +61,7 @@ void gm_obj_close_read(struct gm_sync_reader *r);
 enum gm_rc gm_obj_open_write(struct gm_sync_endpoint *ep, const char *path,
                              const struct gm_sync_meta *src, unsigned flags,
                              struct gm_sync_writer **out, uint64_t *resume_at, struct gm_err *err);
-enum gm_rc gm_obj_write(struct gm_sync_writer *w, const void *data, size_t len,
-                        struct gm_err *err);
+enum gm_rc gm_obj_write(struct gm_sync_writer *w, const void *data, size_t len, struct gm_err *err);
 enum gm_rc gm_obj_hole(struct gm_sync_writer *w, uint64_t len, struct gm_err *err);
 enum gm_rc gm_obj_chunk(struct gm_sync_writer *w, const struct gm_sync_hash *src_hash,
                         struct gm_err *err);

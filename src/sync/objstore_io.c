@@ -79,8 +79,9 @@ static void *fetch_main(void *arg)
 	s->rc = r->ep->store->ops->get(r->ep->store, gm_buf_cstr(&r->key), off, len,
 	                               gm_buf_cstr(&r->etag), &s->data, NULL, &s->err);
 	if (s->rc == GM_OK && s->data.len != len)
-		s->rc = gm_err_set(&s->err, GM_ERR_CHANGED, "'%s': the store sent %zu bytes of %llu",
-		                   gm_buf_cstr(&r->path), s->data.len, (unsigned long long)len);
+		s->rc = gm_err_set(&s->err, GM_ERR_CHANGED,
+		                   "'%s': the store sent %zu bytes of %llu", gm_buf_cstr(&r->path),
+		                   s->data.len, (unsigned long long)len);
 	return NULL;
 }
 
@@ -192,7 +193,8 @@ enum gm_rc gm_obj_read(struct gm_sync_reader *r, struct gm_sync_piece *piece, st
 {
 	memset(piece, 0, sizeof(*piece));
 	if (r->done)
-		return gm_err_set(err, GM_ERR_USAGE, "read '%s' past its end", gm_buf_cstr(&r->path));
+		return gm_err_set(err, GM_ERR_USAGE, "read '%s' past its end",
+		                  gm_buf_cstr(&r->path));
 	bool at_end = r->off >= r->size;
 	if (r->off > r->chunk_start && (r->off - r->chunk_start == GM_SYNC_CHUNK || at_end)) {
 		piece->kind = GM_SYNC_PIECE_CHUNK;
@@ -527,13 +529,15 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 				done++;
 		uint64_t k = w->part_size / GM_SYNC_CHUNK;
 		if (rc == GM_OK)
-			rc = gm_sync_journal_load(&w->journal, dirfd, w->jname, gm_buf_cstr(&w->key),
-			                          &w->src, done * k, &w->whole_h, &jerr);
+			rc = gm_sync_journal_load(&w->journal, dirfd, w->jname,
+			                          gm_buf_cstr(&w->key), &w->src, done * k,
+			                          &w->whole_h, &jerr);
 		if (rc == GM_OK && w->journal.chunks % k) { /* back to the last whole part */
 			gm_sync_journal_close(&w->journal);
 			gm_sync_hasher_reset(&w->whole_h);
-			rc = gm_sync_journal_load(&w->journal, dirfd, w->jname, gm_buf_cstr(&w->key),
-			                          &w->src, w->journal.chunks / k * k, &w->whole_h, &jerr);
+			rc = gm_sync_journal_load(&w->journal, dirfd, w->jname,
+			                          gm_buf_cstr(&w->key), &w->src,
+			                          w->journal.chunks / k * k, &w->whole_h, &jerr);
 		}
 		if (rc == GM_OK) {
 			w->journal_open = true;
@@ -544,13 +548,15 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 				parts_set(w, 1, *resume_at, &held[0].tag);
 			for (size_t i = 0; !s->sequential_parts && i < w->journal.chunks / k; i++)
 				parts_set(w, held[i].number, held[i].size, &held[i].tag);
-			gm_info("'%s': resuming the upload at %llu of %llu bytes", gm_buf_cstr(&w->path),
-			        (unsigned long long)*resume_at, (unsigned long long)w->src.size);
+			gm_info("'%s': resuming the upload at %llu of %llu bytes",
+			        gm_buf_cstr(&w->path), (unsigned long long)*resume_at,
+			        (unsigned long long)w->src.size);
 		} else {
-			gm_debug("'%s': the earlier upload cannot be resumed: %s", gm_buf_cstr(&w->path),
-			         gm_err_msg(&jerr));
+			gm_debug("'%s': the earlier upload cannot be resumed: %s",
+			         gm_buf_cstr(&w->path), gm_err_msg(&jerr));
 			if (rc != GM_ERR_NOT_FOUND || w->id.len)
-				s->ops->up_abort(s, gm_buf_cstr(&w->key), gm_buf_cstr(&w->id), NULL);
+				s->ops->up_abort(s, gm_buf_cstr(&w->key), gm_buf_cstr(&w->id),
+				                 NULL);
 			gm_sync_hasher_reset(&w->whole_h);
 			gm_buf_reset(&w->id);
 			rc = GM_OK;
@@ -571,8 +577,8 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 		return rc;
 	rc = upload_save(w, dirfd, err);
 	if (rc == GM_OK)
-		rc = gm_sync_journal_create(&w->journal, dirfd, w->jname, gm_buf_cstr(&w->key), &w->src,
-		                            err);
+		rc = gm_sync_journal_create(&w->journal, dirfd, w->jname, gm_buf_cstr(&w->key),
+		                            &w->src, err);
 	if (rc != GM_OK)
 		return rc;
 	w->journal_open = true;
@@ -719,8 +725,7 @@ static enum gm_rc take(struct gm_sync_writer *w, const void *data, size_t len, s
 	return GM_OK;
 }
 
-enum gm_rc gm_obj_write(struct gm_sync_writer *w, const void *data, size_t len,
-                        struct gm_err *err)
+enum gm_rc gm_obj_write(struct gm_sync_writer *w, const void *data, size_t len, struct gm_err *err)
 {
 	if (w->received + len > w->src.size)
 		return gm_err_set(err, GM_ERR_CHANGED, "'%s' grew while it was read",
@@ -795,8 +800,8 @@ enum gm_rc gm_obj_commit(struct gm_sync_writer *w, const struct gm_sync_hash *wh
 	}
 	if (!w->multipart) {
 		gm_obj_kvs_build(&kvs, GM_SYNC_FILE, meta, &h, NULL);
-		rc = s->ops->put(s, gm_buf_cstr(&w->key), w->part.data ? w->part.data : "", w->part.len,
-		                 kvs.kv, kvs.n, NULL, err);
+		rc = s->ops->put(s, gm_buf_cstr(&w->key), w->part.data ? w->part.data : "",
+		                 w->part.len, kvs.kv, kvs.n, NULL, err);
 		if (rc != GM_OK)
 			goto fail;
 		goto done;

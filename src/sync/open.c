@@ -26,8 +26,8 @@ enum gm_rc gm_sync_endpoint_open(const char *spec_text, const struct gm_sync_ope
 	case GM_SYNC_SCHEME_S3:
 	case GM_SYNC_SCHEME_GS:
 		rc = gm_sync_objstore_open(spec.scheme == GM_SYNC_SCHEME_S3 ? "s3" : "gs",
-		                           gm_buf_cstr(&spec.host), gm_buf_cstr(&spec.path), opts, out,
-		                           err);
+		                           gm_buf_cstr(&spec.host), gm_buf_cstr(&spec.path), opts,
+		                           out, err);
 		break;
 	}
 	if (rc == GM_OK && (*out)->where.len == 0)

@@ -95,15 +95,15 @@ static enum gm_rc parse_bucket(const char *text, size_t scheme_len, struct gm_sy
 	size_t n = strcspn(b, "/");
 	if (n < 3 || n > 222)
 		return gm_err_set(err, GM_ERR_USAGE,
-		                  "'%s' needs a bucket name of 3 to 222 characters after '%.*s'", text,
-		                  (int)scheme_len, text);
+		                  "'%s' needs a bucket name of 3 to 222 characters after '%.*s'",
+		                  text, (int)scheme_len, text);
 	for (size_t i = 0; i < n; i++) {
 		char ch = b[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == '_'))
-			return gm_err_set(err, GM_ERR_USAGE,
-			                  "'%s': a bucket name holds only a-z, 0-9, '.', '-' and '_'",
-			                  text);
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '-' || ch == '_'))
+			return gm_err_set(
+			        err, GM_ERR_USAGE,
+			        "'%s': a bucket name holds only a-z, 0-9, '.', '-' and '_'", text);
 	}
 	gm_buf_add(&s->host, b, n);
 	const char *prefix = b + n;

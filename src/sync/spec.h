@@ -1,6 +1,6 @@
 /* Parsing of the endpoint names users type: a local path, scp-style "[user@]host:path", an
- * ssh:// URL, or an object store prefix (s3://bucket/prefix, gs://bucket/prefix). Kept apart from the transports so the rules live in
- * one place and are tested on their own. */
+ * ssh:// URL, or an object store prefix (s3://bucket/prefix, gs://bucket/prefix). Kept apart from
+ * the transports so the rules live in one place and are tested on their own. */
 #ifndef GM_SYNC_SPEC_H
 #define GM_SYNC_SPEC_H
 
@@ -30,8 +30,8 @@ void gm_sync_spec_release(struct gm_sync_spec *s);
 /* Parses text. A ':' before any '/' makes it scp-style remote ("host:path", "[::1]:path");
  * "ssh://[user@]host[:port][/path]" is a URL whose path is absolute; "s3://BUCKET[/PREFIX]"
  * and "gs://BUCKET[/PREFIX]" name a bucket (3-222 bytes of a-z 0-9 . _ -) and a prefix in
- * it; anything else, or a path starting with "/" or "./", is local. Empty hosts, bad ports and NULs are
- * GM_ERR_USAGE. */
+ * it; anything else, or a path starting with "/" or "./", is local. Empty hosts, bad ports and NULs
+ * are GM_ERR_USAGE. */
 enum gm_rc gm_sync_spec_parse(const char *text, struct gm_sync_spec *s, struct gm_err *err);
 
 #endif

@@ -187,3 +187,14 @@ enum gm_rc gm_parse_u64(const char *s, int base, uint64_t *out)
 	*out = v;
 	return GM_OK;
 }
+
+int gm_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

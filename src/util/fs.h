@@ -44,5 +44,7 @@ DIR *gm_root_opendir(const struct gm_root *root, const char *path);
  * whitespace allowed, nothing else. */
 enum gm_rc gm_parse_i64(const char *s, int base, int64_t *out);
 enum gm_rc gm_parse_u64(const char *s, int base, uint64_t *out);
+/* The value of one hexadecimal digit (either case), or -1 for any other character. */
+int gm_hex_digit(char c);
 
 #endif

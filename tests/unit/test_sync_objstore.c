@@ -30,8 +30,12 @@ static void stored(const struct gm_obj_kvs *k, uint64_t size, struct gm_os_objec
 static void meta_round_trip(void **state)
 {
 	(void)state;
-	struct gm_sync_meta m = {.kind = GM_SYNC_FILE, .mode = 04750, .uid = 1001, .gid = 2002,
-	                         .mtime_ns = -1500000000123456789LL, .size = 5};
+	struct gm_sync_meta m = {.kind = GM_SYNC_FILE,
+	                         .mode = 04750,
+	                         .uid = 1001,
+	                         .gid = 2002,
+	                         .mtime_ns = -1500000000123456789LL,
+	                         .size = 5};
 	struct gm_sync_hash h;
 	gm_sync_hash_buf("hello", 5, &h);
 	struct gm_obj_kvs k;
@@ -120,7 +124,8 @@ static void uri_coding(void **state)
 	gm_os_uri_decode(&d, b.data, b.len, false);
 	assert_string_equal(gm_buf_cstr(&d), raw);
 	gm_buf_reset(&d);
-	gm_os_uri_decode(&d, "a+b%2", 5, true); /* S3 listings: '+' is a space; a cut escape stays */
+	gm_os_uri_decode(&d, "a+b%2", 5,
+	                 true); /* S3 listings: '+' is a space; a cut escape stays */
 	assert_string_equal(gm_buf_cstr(&d), "a b%2");
 	gm_buf_release(&b);
 	gm_buf_release(&d);
@@ -146,8 +151,8 @@ static void response_headers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(meta_round_trip), cmocka_unit_test(symlink_target_survives),
-	        cmocka_unit_test(foreign_objects), cmocka_unit_test(uri_coding),
+	        cmocka_unit_test(meta_round_trip),  cmocka_unit_test(symlink_target_survives),
+	        cmocka_unit_test(foreign_objects),  cmocka_unit_test(uri_coding),
 	        cmocka_unit_test(response_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -202,10 +202,9 @@ static void hashing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(spec_forms), cmocka_unit_test(spec_errors),
-	        cmocka_unit_test(spec_buckets),
-	        cmocka_unit_test(path_rules), cmocka_unit_test(listing),
-	        cmocka_unit_test(hashing),
+	        cmocka_unit_test(spec_forms),   cmocka_unit_test(spec_errors),
+	        cmocka_unit_test(spec_buckets), cmocka_unit_test(path_rules),
+	        cmocka_unit_test(listing),      cmocka_unit_test(hashing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
