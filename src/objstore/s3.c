@@ -693,6 +693,51 @@ static enum gm_rc s3_up_parts(struct gm_os *gs, const char *key, const char *id,
 	return rc;
 }
 
+/* CompleteMultipartUpload found no upload: the answer to an earlier attempt that did
+ * complete it may have been lost (libcurl retries a request whose reused connection died
+ * without an answer). The object is that upload's when its ETag is the multipart ETag of
+ * our parts: the MD5 of their MD5s, then "-<number of parts>". */
+static enum gm_rc completed_before(struct gm_os *gs, const char *key,
+                                   const struct gm_os_part *parts, size_t n,
+                                   struct gm_os_object *out, struct gm_err *err)
+{
+	struct gm_os_object o;
+	struct gm_err herr = GM_ERR_INIT;
+	struct gm_buf md5s = GM_BUF_INIT, want = GM_BUF_INIT;
+	enum gm_rc rc = err->rc;
+	gm_os_object_init(&o);
+	for (size_t i = 0; i < n; i++) {
+		const char *t = gm_buf_cstr(&parts[i].tag);
+		size_t tn = parts[i].tag.len;
+		uint8_t md5[16];
+		if (tn >= 2 && t[0] == '"')
+			t++, tn -= 2;
+		if (!gm_os_hex_decode(t, tn, md5, sizeof(md5)))
+			goto out; /* not MD5s (an encrypting store): cannot tell */
+		gm_buf_add(&md5s, md5, sizeof(md5));
+	}
+	uint8_t all[16];
+	if (!gm_os_md5(md5s.data, md5s.len, all))
+		goto out;
+	gm_os_hex(&want, all, sizeof(all));
+	gm_buf_addf(&want, "-%zu", n);
+	if (s3_head(gs, key, &o, &herr) == GM_OK && strcmp(gm_buf_cstr(&o.etag), want.data) == 0) {
+		rc = GM_OK;
+		gm_err_clear(err);
+		if (out) {
+			gm_os_object_reset(out);
+			gm_buf_adds(&out->key, key);
+			set_etag(out, o.etag.data, o.etag.len);
+		}
+	}
+out:
+	gm_os_object_release(&o);
+	gm_err_release(&herr);
+	gm_buf_release(&md5s);
+	gm_buf_release(&want);
+	return rc;
+}
+
 static enum gm_rc s3_up_finish(struct gm_os *gs, const char *key, const char *id,
                                const struct gm_os_part *parts, size_t n, struct gm_os_object *out,
                                struct gm_err *err)
@@ -716,6 +761,10 @@ static enum gm_rc s3_up_finish(struct gm_os *gs, const char *key, const char *id
 	call_header(&c, "content-type", "application/xml");
 	call_body(&c, body.data, body.len);
 	enum gm_rc rc = call_do(&c, &resp, XML_MAX, NULL, err);
+	if (rc == GM_ERR_NOT_FOUND && strstr(gm_buf_cstr(&resp.body), "NoSuchUpload")) {
+		rc = completed_before(gs, key, parts, n, out, err);
+		goto out;
+	}
 	if (rc == GM_OK) /* the store may fail after its 200, with <Error> in the body */
 		rc = parse_xml(&d, &resp.body, "CompleteMultipartUploadResult",
 		               gm_buf_cstr(&c.what), err);
@@ -726,6 +775,7 @@ static enum gm_rc s3_up_finish(struct gm_os *gs, const char *key, const char *id
 		const char *et = child_text(gm_xml_root(&d), "ETag", &en);
 		set_etag(out, et, en);
 	}
+out:
 	gm_xml_doc_release(&d);
 	gm_buf_release(&body);
 	gm_os_http_resp_release(&resp);

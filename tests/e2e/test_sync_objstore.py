@@ -287,3 +287,19 @@ def test_gcs_resumable_upload_resumes_after_kill(fake_gcs, tmp_path):
     back = tmp_path / "back"
     assert sync(fake_gcs, f"gs://{BUCKET}/r/", f"{back}/").code == 0
     assert (back / "w.bin").read_bytes() == data
+
+
+def test_lost_answer_to_a_completed_upload(fake_s3, tmp_path):
+    """The store completes the upload but the answer is lost: the retry finds no upload,
+    and the client recognises the object as its own instead of failing."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom((17 << 20) + 3)
+    (src / "c.bin").write_bytes(data)
+    fake_s3.fault(method="POST", path_re="uploadId=", action="drop", apply=True, count=1)
+    r = sync(fake_s3, f"{src}/", f"s3://{BUCKET}/l/")
+    assert r.code == 0, r.err
+    assert fake_s3.stats()["faults_fired"] == 1
+    back = tmp_path / "back"
+    assert sync(fake_s3, f"s3://{BUCKET}/l/", f"{back}/").code == 0
+    assert (back / "c.bin").read_bytes() == data
