@@ -181,9 +181,11 @@ def test_transient_faults_are_retried(fake_s3, tmp_path):
     fake_s3.fault(method="HEAD", status=503, count=2)
     fake_s3.fault(method="GET", status=429, count=1)
     fake_s3.fault(action="drop", count=1)
+    fake_s3.fault(method="PUT", action="delay", seconds=2, count=1)  # slow, not stalled
+    fake_s3.fault(method="PUT", action="truncate", count=1)
     r = sync(fake_s3, f"{src}/", f"s3://{BUCKET}/f/")
     assert r.code == 0, r.err
-    assert fake_s3.stats()["faults_fired"] >= 6
+    assert fake_s3.stats()["faults_fired"] >= 8
     back = tmp_path / "back"
     assert sync(fake_s3, f"s3://{BUCKET}/f/", f"{back}/").code == 0
     assert rsync_diff(src, back) == ""
