@@ -168,66 +168,6 @@ static void object_url(const struct gcs *s, const char *key, struct gm_buf *out)
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-	unsigned v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/* RFC 3339 ("2024-05-06T07:08:09.123Z", "…+02:00") to nanoseconds since the epoch. */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
-	size_t n = strlen(s);
-	if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-	    !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
-	    s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
-		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return false;
-	const char *p = s + 19;
-	int64_t frac = 0;
-	if (*p == '.') {
-		int64_t scale = 100000000;
-		p++;
-		if (*p < '0' || *p > '9')
-			return false;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			frac += (*p - '0') * scale;
-			scale /= 10;
-		}
-	}
-	int sign = 0;
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-		sign = 0;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) &&
-	           p[3] == ':' && digits(p + 4, 2, &om) && oh < 24 && om < 60) {
-		sign = *p == '+' ? 1 : -1;
-	} else {
-		return false;
-	}
-	int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec;
-	secs -= sign * ((int64_t)oh * 3600 + om * 60);
-	*out = secs * 1000000000 + frac;
-	return true;
-}
-
 static enum gm_rc protocol(struct gm_err *err, const char *what, const char *why)
 {
 	return gm_err_set(err, GM_ERR_PROTOCOL, "%s: the store's answer is not valid: %s", what,
@@ -249,7 +189,7 @@ static enum gm_rc parse_object(struct fy_node *n, struct gm_os_object *o, const 
 		return protocol(err, what, "an object without a name");
 	if (!size || gm_parse_u64(size, 10, &o->size) != GM_OK)
 		return protocol(err, what, "an object without a valid size");
-	if (updated && !parse_rfc3339(updated, &o->mtime_ns))
+	if (updated && !gm_os_time_rfc3339(updated, &o->mtime_ns))
 		return protocol(err, what, "an object's 'updated' is not an RFC 3339 time");
 	uint64_t g = 0;
 	if (gen && (gm_parse_u64(gen, 10, &g) != GM_OK || g == 0))

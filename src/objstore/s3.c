@@ -223,57 +223,6 @@ static enum gm_rc call_do(struct call *c, struct gm_os_http_resp *resp, size_t b
 
 /* ---- answers ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* "2009-10-12T17:50:30.000Z" → ns; 0 when malformed. */
-static int64_t iso8601_ns(const char *s)
-{
-	static const int at[6] = {0, 5, 8, 11, 14, 17}, len[6] = {4, 2, 2, 2, 2, 2};
-	int64_t v[6];
-	if (!s || strlen(s) < 20)
-		return 0;
-	for (int i = 0; i < 6; i++) {
-		v[i] = 0;
-		for (int k = 0; k < len[i]; k++) {
-			char ch = s[at[i] + k];
-			if (ch < '0' || ch > '9')
-				return 0;
-			v[i] = v[i] * 10 + (ch - '0');
-		}
-	}
-	int64_t ns = 0, scale = 100000000;
-	for (const char *p = s + 19; *p == '.' || (*p >= '0' && *p <= '9'); p++)
-		if (*p != '.' && scale)
-			ns += (*p - '0') * scale, scale /= 10;
-	int64_t days = days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]);
-	return (days * 86400 + v[3] * 3600 + v[4] * 60 + v[5]) * 1000000000 + ns;
-}
-
-/* "Mon, 12 Oct 2009 17:50:30 GMT" → ns; 0 when malformed. */
-static int64_t http_date_ns(const char *s)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	if (!s || strlen(s) < 29)
-		return 0;
-	struct gm_buf iso = GM_BUF_INIT;
-	const char *mon = strstr(months, (char[4]){s[8], s[9], s[10], 0});
-	if (!mon || (mon - months) % 3)
-		return 0;
-	gm_buf_addf(&iso, "%.4s-%02d-%.2sT%.8s.000Z", s + 12, (int)((mon - months) / 3 + 1), s + 5,
-	            s + 17);
-	int64_t ns = iso8601_ns(gm_buf_cstr(&iso));
-	gm_buf_release(&iso);
-	return ns;
-}
-
 /* An ETag without its quotes; its MD5 when it is one (single-part, unencrypted). */
 static void set_etag(struct gm_os_object *o, const char *v, size_t n)
 {
@@ -303,8 +252,9 @@ static void object_from_headers(const struct gm_os_http_resp *r, const char *key
 	}
 	if (gm_os_http_header(r, "etag", &v))
 		set_etag(o, v.data, v.len);
-	if (gm_os_http_header(r, "last-modified", &v))
-		o->mtime_ns = http_date_ns(gm_buf_cstr(&v));
+	if (gm_os_http_header(r, "last-modified", &v) &&
+	    !gm_os_time_http(gm_buf_cstr(&v), &o->mtime_ns))
+		o->mtime_ns = 0;
 	const char *p = gm_buf_cstr(&r->headers);
 	while (*p) {
 		const char *eol = strchr(p, '\n');
@@ -415,7 +365,8 @@ static enum gm_rc s3_list(struct gm_os *gs, const char *prefix, bool fold,
 				const char *lm = child_text(e, "LastModified", &n);
 				gm_buf_reset(&name);
 				gm_buf_add(&name, lm, n);
-				o.mtime_ns = iso8601_ns(gm_buf_cstr(&name));
+				if (!gm_os_time_rfc3339(gm_buf_cstr(&name), &o.mtime_ns))
+					o.mtime_ns = 0;
 				const char *et = child_text(e, "ETag", &n);
 				set_etag(&o, et, n);
 				if (o.key.len && !cb->object(cb->ctx, &o))

@@ -1,5 +1,5 @@
 /* What both object stores share of store.h: the object description's lifecycle and its
- * user-metadata pairs, and closing a store through its ops. */
+ * user-metadata pairs, the time formats of their answers, and closing a store. */
 #include "objstore/store.h"
 
 #include <string.h>
@@ -56,6 +56,84 @@ void gm_os_object_meta_add(struct gm_os_object *o, const char *name, size_t name
 	gm_buf_addch(&o->meta, '\0');
 	gm_buf_add(&o->meta, value, value_len);
 	gm_buf_addch(&o->meta, '\0');
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool gm_os_time_rfc3339(const char *s, int64_t *out)
+{
+	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+	size_t n = strlen(s);
+	if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
+	    s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	const char *p = s + 19;
+	int64_t frac = 0;
+	if (*p == '.') {
+		int64_t scale = 100000000;
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	int sign = 0;
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		sign = 0;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) &&
+	           p[3] == ':' && digits(p + 4, 2, &om) && oh < 24 && om < 60) {
+		sign = *p == '+' ? 1 : -1;
+	} else {
+		return false;
+	}
+	int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec;
+	secs -= sign * ((int64_t)oh * 3600 + om * 60);
+	*out = secs * 1000000000 + frac;
+	return true;
+}
+
+bool gm_os_time_http(const char *s, int64_t *out)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	unsigned d, y, h, mi, sec;
+	if (strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || !digits(s + 5, 2, &d) || s[7] != ' ' ||
+	    s[11] != ' ' || !digits(s + 12, 4, &y) || s[16] != ' ' || !digits(s + 17, 2, &h) ||
+	    s[19] != ':' || !digits(s + 20, 2, &mi) || s[22] != ':' || !digits(s + 23, 2, &sec) ||
+	    strcmp(s + 25, " GMT") != 0)
+		return false;
+	unsigned mo = 0;
+	for (unsigned i = 0; i < 12; i++)
+		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+			mo = i + 1;
+	if (!mo || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	*out = (days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec) * 1000000000;
+	return true;
 }
 
 void gm_os_close(struct gm_os *s)

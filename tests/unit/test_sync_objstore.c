@@ -148,12 +148,28 @@ static void response_headers(void **state)
 	gm_os_http_resp_release(&r);
 }
 
+static void store_times(void **state)
+{
+	(void)state;
+	int64_t t = 0;
+	assert_true(gm_os_time_rfc3339("2009-10-12T17:50:30.000Z", &t));
+	assert_true(t == 1255369830000000000LL);
+	assert_true(gm_os_time_rfc3339("2024-02-29T23:59:59.123456789+02:00", &t));
+	assert_true(t == 1709251199123456789LL - 7200000000000LL);
+	assert_false(gm_os_time_rfc3339("2009-10-12 17:50:30Z", &t));
+	assert_false(gm_os_time_rfc3339("2009-13-12T17:50:30Z", &t));
+	assert_true(gm_os_time_http("Mon, 12 Oct 2009 17:50:30 GMT", &t));
+	assert_true(t == 1255369830000000000LL);
+	assert_false(gm_os_time_http("Mon, 12 Foo 2009 17:50:30 GMT", &t));
+	assert_false(gm_os_time_http("Mon, 12 Oct 2009 17:50:30 UTC", &t));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(meta_round_trip),  cmocka_unit_test(symlink_target_survives),
 	        cmocka_unit_test(foreign_objects),  cmocka_unit_test(uri_coding),
-	        cmocka_unit_test(response_headers),
+	        cmocka_unit_test(response_headers), cmocka_unit_test(store_times),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
