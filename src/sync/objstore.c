@@ -344,7 +344,7 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 {
 	struct gm_obj_ep *ep = ep_of(e);
 	struct gather g = {ep, 0, dir[0] == '\0', NULL, 0, 0, GM_BUF_INIT};
-	struct gm_buf prefix = GM_BUF_INIT, link = GM_BUF_INIT;
+	struct gm_buf prefix = GM_BUF_INIT, link = GM_BUF_INIT, path = GM_BUF_INIT;
 	enum gm_rc rc = GM_OK;
 	gm_sync_list_reset(out);
 	gm_obj_key(ep, dir, true, &prefix);
@@ -384,6 +384,10 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 		else if (meta.kind == GM_SYNC_DIR) /* a "d" object not ending in '/': not ours */
 			meta.kind = GM_SYNC_FILE;
 		bool sl = meta.kind == GM_SYNC_SYMLINK;
+		if (p->have && meta.kind == GM_SYNC_FILE && !ep->writable) { /* a source */
+			gm_sync_path_join(&path, dir, p->name, strlen(p->name));
+			gm_obj_cache_put(&ep->listed, gm_buf_cstr(&path), &p->obj);
+		}
 		gm_sync_list_add(out, p->name, strlen(p->name), sl ? gm_buf_cstr(&link) : NULL,
 		                 sl ? link.len : 0, &meta);
 	}
@@ -398,6 +402,7 @@ out:
 	gm_buf_release(&g.dup);
 	gm_buf_release(&prefix);
 	gm_buf_release(&link);
+	gm_buf_release(&path);
 	return rc;
 }
 
@@ -620,6 +625,7 @@ static void obj_close(struct gm_sync_endpoint *e)
 	if (ep->state_fd >= 0)
 		close(ep->state_fd);
 	pthread_mutex_destroy(&ep->mu);
+	gm_obj_cache_release(&ep->listed);
 	gm_buf_release(&ep->prefix);
 	gm_buf_release(&e->where);
 	free(ep);
@@ -660,6 +666,7 @@ enum gm_rc gm_sync_objstore_open(const char *scheme, const char *bucket, const c
 	ep->state_fd = -1;
 	ep->spare = GM_OBJ_SPARE_BUFFERS;
 	pthread_mutex_init(&ep->mu, NULL);
+	gm_obj_cache_init(&ep->listed);
 	gm_buf_addf(&ep->base.where, "%s://%s%s%s", scheme, bucket, prefix[0] ? "/" : "", prefix);
 	/* The root's prefix: the path without surplus slashes, ending in one. */
 	for (const char *p = prefix; *p; p++)

@@ -14,14 +14,29 @@
  * open reader or writer: bounds memory at (jobs + this) × the part size. */
 #define GM_OBJ_SPARE_BUFFERS 24
 
+/* objstore_cache.c: what listings learned of files, until they are read (see there). */
+#define GM_OBJ_CACHE_MAX 65536
+struct gm_obj_cache {
+	pthread_mutex_t mu;
+	struct gm_obj_cache_ent **buckets;
+	size_t n;
+};
+void gm_obj_cache_init(struct gm_obj_cache *c);
+void gm_obj_cache_release(struct gm_obj_cache *c);
+/* Keeps (replaces) what is known of the file at path. */
+void gm_obj_cache_put(struct gm_obj_cache *c, const char *path, const struct gm_os_object *o);
+/* Moves what is known of path into out and forgets it; false when nothing is. */
+bool gm_obj_cache_take(struct gm_obj_cache *c, const char *path, struct gm_os_object *out);
+
 struct gm_obj_ep {
 	struct gm_sync_endpoint base;
 	struct gm_os *store;
 	struct gm_buf prefix; /* key prefix of the root: "" or ending in '/' */
 	bool writable;
-	pthread_mutex_t mu; /* guards what follows */
-	int state_fd;       /* the journals' directory; -1 until first needed */
-	unsigned spare;     /* buffers left of GM_OBJ_SPARE_BUFFERS */
+	pthread_mutex_t mu;         /* guards what follows */
+	int state_fd;               /* the journals' directory; -1 until first needed */
+	unsigned spare;             /* buffers left of GM_OBJ_SPARE_BUFFERS */
+	struct gm_obj_cache listed; /* files listed and not yet read */
 };
 
 /* The key of path (relative to the root) into out (replacing): prefix + path, and a '/' after

@@ -133,7 +133,10 @@ enum gm_rc gm_obj_open_read(struct gm_sync_endpoint *e, const char *path, uint64
 	gm_obj_key(ep, path, false, &r->key);
 	for (size_t i = 0; i < READ_AHEAD; i++)
 		r->slots[i].r = r;
-	enum gm_rc rc = ep->store->ops->head(ep->store, gm_buf_cstr(&r->key), &o, err);
+	/* The listing usually told already (one request saved per file). */
+	enum gm_rc rc = GM_OK;
+	if (!gm_obj_cache_take(&ep->listed, path, &o))
+		rc = ep->store->ops->head(ep->store, gm_buf_cstr(&r->key), &o, err);
 	if (rc != GM_OK)
 		goto out;
 	gm_obj_meta_decode(&o, &r->meta, NULL);
