@@ -209,6 +209,7 @@ if want requests; then
 	rm -rf "$store"
 	log=$work/requests.log
 	start_s3 "$store" $((port + 1)) "$log"
+	: >"$log" # the readiness probe
 	count() {
 		label=$1
 		shift

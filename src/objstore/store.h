@@ -132,6 +132,7 @@ struct gm_os {
 	uint64_t part_min;      /* smallest part but the last */
 	uint64_t part_align;    /* parts are multiples of this (GCS: 256 KiB) */
 	unsigned max_parts;     /* most parts of one upload */
+	bool get_carries_meta;  /* a get's info holds the user metadata (S3) */
 	struct gm_os_http http;
 };
 

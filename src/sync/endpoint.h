@@ -63,6 +63,10 @@ struct gm_sync_meta {
 	int64_t ctime_ns;   /* status change time: with size and mtime, detects a file changing
 	                     * while it is read and a journal that no longer fits its source */
 	uint64_t dev, ino;  /* identity on its host (hard links) */
+	bool partial;       /* from a listing that leaves mode, times and owner unknown (S3):
+	                     * they are guesses until stat gives the real ones; size and kind
+	                     * are right. The engine stats such an entry where a decision
+	                     * needs it (both sides hold it). */
 };
 
 /* One entry of a directory listing. name and link point into the listing's own storage. */

@@ -856,10 +856,35 @@ static void link_entry(struct worker *w, const char *path, size_t len,
 	ADD(e, symlinks, 1);
 }
 
+/* The entry with its real metadata: a listing that left it partial (an S3 listing: mode and
+ * mtime unknown) is completed by a stat. false after reporting a failed stat. */
+static bool exact_entry(struct worker *w, struct gm_sync_endpoint *ep, const char *path, size_t len,
+                        const struct gm_sync_entry *in, struct gm_sync_entry *out)
+{
+	*out = *in;
+	if (!in->meta.partial)
+		return true;
+	if (ep->ops->stat(ep, path, &out->meta, NULL, &w->err) != GM_OK) {
+		fail(w->e, path, len, &w->err);
+		return false;
+	}
+	if (out->meta.kind != in->meta.kind) /* replaced since the listing: decide on the list */
+		out->meta = in->meta;
+	out->meta.partial = false;
+	return true;
+}
+
 static void handle_entry(struct worker *w, const char *path, size_t plen, const char *dpath,
                          size_t dplen, const struct gm_sync_entry *s, const struct gm_sync_entry *d)
 {
 	struct engine *e = w->e;
+	struct gm_sync_entry sx, dx;
+	if (d && (s->meta.partial || d->meta.partial)) { /* a decision needs the real times */
+		if (!exact_entry(w, e->src, path, plen, s, &sx) ||
+		    !exact_entry(w, e->dst, dpath, dplen, d, &dx))
+			return;
+		s = &sx, d = &dx;
+	}
 	struct gm_sync_decision dec = gm_sync_decide(s, d, e->dflags);
 	switch (s->meta.kind) {
 	case GM_SYNC_FILE:

@@ -1,8 +1,10 @@
 /* The sync endpoint over an object store: the tree half. A directory listing is one store
- * listing of "prefix/dir/" folded at '/', and where the store's listing carries no user
- * metadata (S3) the entries' metadata comes from HEAD requests made side by side, as the
- * engine needs mode and mtime to decide what changed. Reading and writing files is
- * objstore_io.c. */
+ * listing of "prefix/dir/" folded at '/'. Where the store's listing carries no user metadata
+ * (S3), a non-empty object is a file whose mode and mtime stay unknown (meta.partial) until
+ * the engine needs them and stats it, so a copy into an empty destination costs no request
+ * per file beyond its GET; empty objects (symlinks, empty files) and directory markers are
+ * HEADed side by side while listing, as only their metadata tells what they are. Reading and
+ * writing files is objstore_io.c. */
 #include "sync/objstore.h"
 
 #include <fcntl.h>
@@ -205,7 +207,8 @@ void gm_obj_spare_give(struct gm_obj_ep *ep)
 struct pending {
 	char *name;
 	bool dir;
-	bool have; /* obj holds the metadata */
+	bool have;    /* obj holds the metadata */
+	bool partial; /* obj holds what the listing said (no metadata): no HEAD needed */
 	struct gm_os_object obj;
 	enum gm_rc rc;
 	struct gm_err err;
@@ -257,6 +260,16 @@ static bool on_object(void *ctx, const struct gm_os_object *o)
 		p->obj.mtime_ns = o->mtime_ns;
 		p->obj.meta_known = true;
 		p->have = true;
+	} else if (o->size > 0) {
+		/* A file for sure (our symlinks and markers are empty): size and ETag from the
+		 * listing; mode and mtime wait until a decision needs them (meta.partial). */
+		gm_buf_add(&p->obj.key, o->key.data, o->key.len);
+		gm_buf_add(&p->obj.etag, o->etag.data ? o->etag.data : "", o->etag.len);
+		p->obj.size = o->size;
+		p->obj.mtime_ns = o->mtime_ns;
+		p->obj.has_md5 = o->has_md5;
+		memcpy(p->obj.md5, o->md5, sizeof(o->md5));
+		p->partial = true;
 	}
 	return true;
 }
@@ -301,7 +314,7 @@ static void *head_worker(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
 		size_t i = j->next;
-		while (i < j->g->n && j->g->v[i].have)
+		while (i < j->g->n && (j->g->v[i].have || j->g->v[i].partial))
 			i++;
 		j->next = i + 1;
 		pthread_mutex_unlock(&j->mu);
@@ -316,7 +329,7 @@ static void head_all(struct gather *g, const char *dir)
 {
 	size_t todo = 0;
 	for (size_t i = 0; i < g->n; i++)
-		todo += !g->v[i].have;
+		todo += !g->v[i].have && !g->v[i].partial;
 	if (!todo)
 		return;
 	struct head_job j = {g, dir, PTHREAD_MUTEX_INITIALIZER, 0};
@@ -372,8 +385,9 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 			continue;
 		}
 		struct gm_sync_meta meta;
-		if (p->have) {
+		if (p->have || p->partial) {
 			gm_obj_meta_decode(&p->obj, &meta, &link);
+			meta.partial = p->partial;
 		} else {
 			memset(&meta, 0, sizeof(meta));
 			meta.mode = 0755, meta.uid = geteuid(), meta.gid = getegid(),
@@ -384,7 +398,7 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
 		else if (meta.kind == GM_SYNC_DIR) /* a "d" object not ending in '/': not ours */
 			meta.kind = GM_SYNC_FILE;
 		bool sl = meta.kind == GM_SYNC_SYMLINK;
-		if (p->have && meta.kind == GM_SYNC_FILE && !ep->writable) { /* a source */
+		if ((p->have || p->partial) && meta.kind == GM_SYNC_FILE && !ep->writable) {
 			gm_sync_path_join(&path, dir, p->name, strlen(p->name));
 			gm_obj_cache_put(&ep->listed, gm_buf_cstr(&path), &p->obj);
 		}

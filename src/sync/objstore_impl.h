@@ -12,7 +12,7 @@
 
 /* Buffers of a part or a read-ahead chunk the endpoint may hold at once beyond one per
  * open reader or writer: bounds memory at (jobs + this) × the part size. */
-#define GM_OBJ_SPARE_BUFFERS 24
+#define GM_OBJ_SPARE_BUFFERS 8
 
 /* objstore_cache.c: what listings learned of files, until they are read (see there). */
 #define GM_OBJ_CACHE_MAX 65536

@@ -66,6 +66,10 @@ struct gm_sync_reader {
 	struct slot slots[READ_AHEAD];
 	struct slot *cur; /* the slot being served; pos: bytes of it served */
 	size_t pos;
+	/* The listing carried no metadata (S3) and no HEAD was made: the first chunk's GET
+	 * brings it, into first. */
+	bool meta_from_get;
+	struct gm_os_object first;
 };
 
 static void *fetch_main(void *arg)
@@ -76,8 +80,9 @@ static void *fetch_main(void *arg)
 	uint64_t len = r->size - off < GM_SYNC_CHUNK ? r->size - off : GM_SYNC_CHUNK;
 	gm_buf_reset(&s->data);
 	gm_buf_grow(&s->data, (size_t)len);
+	struct gm_os_object *info = s->index == 0 && r->meta_from_get ? &r->first : NULL;
 	s->rc = r->ep->store->ops->get(r->ep->store, gm_buf_cstr(&r->key), off, len,
-	                               gm_buf_cstr(&r->etag), &s->data, NULL, &s->err);
+	                               gm_buf_cstr(&r->etag), &s->data, info, &s->err);
 	if (s->rc == GM_OK && s->data.len != len)
 		s->rc = gm_err_set(&s->err, GM_ERR_CHANGED,
 		                   "'%s': the store sent %zu bytes of %llu", gm_buf_cstr(&r->path),
@@ -121,6 +126,19 @@ static void fetch_ahead(struct gm_sync_reader *r)
 	}
 }
 
+/* What the end of a whole read is checked against: our stored hash, else the store's CRC32C
+ * or MD5 of the object. */
+static void set_checks(struct gm_sync_reader *r, const struct gm_os_object *o)
+{
+	r->has_hash = gm_obj_meta_hash(o, &r->stored);
+	if (r->whole && !r->has_hash) {
+		r->check_crc = o->has_crc32c;
+		r->want_crc = o->crc32c;
+		r->check_md5 = !o->has_crc32c && o->has_md5 && gm_os_md5_init(&r->md5);
+		memcpy(r->want_md5, o->md5, sizeof(r->want_md5));
+	}
+}
+
 enum gm_rc gm_obj_open_read(struct gm_sync_endpoint *e, const char *path, uint64_t offset,
                             struct gm_sync_reader **out, struct gm_err *err)
 {
@@ -133,12 +151,18 @@ enum gm_rc gm_obj_open_read(struct gm_sync_endpoint *e, const char *path, uint64
 	gm_obj_key(ep, path, false, &r->key);
 	for (size_t i = 0; i < READ_AHEAD; i++)
 		r->slots[i].r = r;
-	/* The listing usually told already (one request saved per file). */
+	/* The listing usually told already (one request saved per file); what it could not
+	 * tell (S3: the metadata) comes with the first chunk. */
 	enum gm_rc rc = GM_OK;
-	if (!gm_obj_cache_take(&ep->listed, path, &o))
+	gm_os_object_init(&r->first);
+	bool listed = gm_obj_cache_take(&ep->listed, path, &o);
+	if (listed && !o.meta_known && (offset != 0 || !ep->store->get_carries_meta))
+		listed = false;
+	if (!listed)
 		rc = ep->store->ops->head(ep->store, gm_buf_cstr(&r->key), &o, err);
 	if (rc != GM_OK)
 		goto out;
+	r->meta_from_get = !o.meta_known;
 	gm_obj_meta_decode(&o, &r->meta, NULL);
 	r->size = o.size;
 	gm_buf_add(&r->etag, o.etag.data ? o.etag.data : "", o.etag.len);
@@ -153,13 +177,8 @@ enum gm_rc gm_obj_open_read(struct gm_sync_endpoint *e, const char *path, uint64
 	r->whole = offset == 0;
 	gm_sync_hasher_init(&r->whole_h);
 	gm_sync_hasher_init(&r->chunk_h);
-	r->has_hash = gm_obj_meta_hash(&o, &r->stored);
-	if (r->whole && !r->has_hash) {
-		r->check_crc = o.has_crc32c;
-		r->want_crc = o.crc32c;
-		r->check_md5 = !o.has_crc32c && o.has_md5 && gm_os_md5_init(&r->md5);
-		memcpy(r->want_md5, o.md5, sizeof(r->want_md5));
-	}
+	if (!r->meta_from_get)
+		set_checks(r, &o);
 	fetch_ahead(r);
 out:
 	gm_os_object_release(&o);
@@ -220,6 +239,11 @@ enum gm_rc gm_obj_read(struct gm_sync_reader *r, struct gm_sync_piece *piece, st
 		slot_join(s);
 		if (s->rc != GM_OK)
 			return gm_err_set(err, s->rc, "%s", gm_err_msg(&s->err));
+		if (r->meta_from_get && s->index == 0) { /* the first answer described the object */
+			gm_obj_meta_decode(&r->first, &r->meta, NULL);
+			set_checks(r, &r->first);
+			r->meta_from_get = false;
+		}
 		r->cur = s;
 		r->pos = 0;
 	}
@@ -261,6 +285,7 @@ void gm_obj_close_read(struct gm_sync_reader *r)
 		gm_err_release(&s->err);
 	}
 	gm_os_md5_release(&r->md5);
+	gm_os_object_release(&r->first);
 	gm_sync_hasher_release(&r->whole_h);
 	gm_sync_hasher_release(&r->chunk_h);
 	gm_buf_release(&r->path);

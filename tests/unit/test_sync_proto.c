@@ -60,7 +60,8 @@ static struct gm_sync_meta sample_meta(void)
 	                         -1234567890123ll,
 	                         1700000000123456789ll,
 	                         0xfd01,
-	                         987654321};
+	                         987654321,
+	                         false};
 	return m;
 }
 
@@ -736,8 +737,8 @@ static void put_file(struct gm_sync_endpoint *ep, const char *path, const void *
 {
 	const struct gm_sync_ops *o = ep->ops;
 	struct gm_sync_writer *w;
-	struct gm_sync_meta meta = {GM_SYNC_FILE,          0640, 0, 0, 1, len, len,
-	                            1600000000000000000ll, 0,    0, 0};
+	struct gm_sync_meta meta = {GM_SYNC_FILE,          0640, 0, 0, 1,    len, len,
+	                            1600000000000000000ll, 0,    0, 0, false};
 	struct gm_sync_hash h, written;
 	struct gm_err err = GM_ERR_INIT;
 	uint64_t resume = 99;
@@ -804,7 +805,7 @@ static void test_remote_tree_operations(void **state)
 	struct gm_sync_endpoint *ep = p->ep;
 	const struct gm_sync_ops *o = ep->ops;
 	struct gm_err err = GM_ERR_INIT;
-	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0}, meta;
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0, false}, meta;
 	struct gm_sync_list l;
 	struct gm_buf data = GM_BUF_INIT, link = GM_BUF_INIT, path = GM_BUF_INIT;
 	struct gm_sync_hash h;
@@ -908,7 +909,7 @@ static void large_file(bool compress)
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)(i * 2654435761u >> (compress ? 24 : 13));
 	memset(buf + hole_at, 0, hole_len);
-	struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, size, size, 1, 1, 1, 1};
+	struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, size, size, 1, 1, 1, 1, false};
 	struct gm_sync_writer *w;
 	uint64_t resume = 1;
 	assert_int_equal(o->open_write(ep, "big", &meta, 0, &w, &resume, &err), GM_OK);
@@ -990,7 +991,7 @@ static void test_remote_failed_open_reported_at_commit(void **state)
 	struct gm_sync_endpoint *ep = p->ep;
 	const struct gm_sync_ops *o = ep->ops;
 	struct gm_err err = GM_ERR_INIT;
-	struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, 3, 3, 1, 1, 1, 1};
+	struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, 3, 3, 1, 1, 1, 1, false};
 	struct gm_sync_writer *w;
 	uint64_t resume;
 	struct gm_sync_hash h;
@@ -1003,7 +1004,7 @@ static void test_remote_failed_open_reported_at_commit(void **state)
 	/* a large one hears at open */
 	meta.size = GM_SYNC_CHUNK * 2;
 	assert_int_equal(o->open_write(ep, "f", &meta, 0, &w, &resume, &err), GM_ERR_PERMISSION);
-	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0, false};
 	assert_int_equal(o->mkdir(ep, "d", &dmeta, &err), GM_ERR_PERMISSION);
 	assert_int_equal(o->remove(ep, "x", &err), GM_ERR_PERMISSION);
 	/* and the connection still works */
@@ -1038,12 +1039,12 @@ static void test_remote_deferred_commits(void **state)
 	const struct gm_sync_ops *o = ep->ops;
 	struct gm_err err = GM_ERR_INIT;
 	struct gm_buf path = GM_BUF_INIT, data = GM_BUF_INIT, back = GM_BUF_INIT;
-	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0, false};
 	struct drained d = {0};
 	int sync_failed = 0;
 	assert_int_equal(o->mkdir(ep, "d", &dmeta, &err), GM_OK);
 	for (int i = 0; i < 1500; i++) {
-		struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, 0, 0, 1, 1, 1, 1};
+		struct gm_sync_meta meta = {GM_SYNC_FILE, 0644, 0, 0, 1, 0, 0, 1, 1, 1, 1, false};
 		struct gm_sync_writer *w;
 		struct gm_sync_hash h, written;
 		uint64_t resume;
@@ -1319,7 +1320,7 @@ static void test_remote_all_connections_write(void **state)
 	struct gm_sync_endpoint *ep = p->ep;
 	const struct gm_sync_ops *o = ep->ops;
 	struct gm_err err = GM_ERR_INIT;
-	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0}, meta;
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0, false}, meta;
 	struct gm_buf path = GM_BUF_INIT;
 	for (int i = 0; i < 16; i++) {
 		gm_buf_reset(&path);
@@ -1456,8 +1457,8 @@ static void delta_over_pair(bool compress)
 	close(fd);
 	assert_true(ep->caps & GM_SYNC_CAP_DELTA);
 
-	struct gm_sync_meta sm = {GM_SYNC_FILE,          0640, 0, 0, 1, SIZE, SIZE,
-	                          1600000000000000000ll, 0,    0, 0};
+	struct gm_sync_meta sm = {GM_SYNC_FILE,          0640, 0, 0, 1,    SIZE, SIZE,
+	                          1600000000000000000ll, 0,    0, 0, false};
 	uint64_t before = gm_sync_remote_wire_bytes(ep);
 	if (push_delta(ep, "ckpt", new, SIZE, &sm, NULL, &err))
 		fail_msg("%s", gm_err_msg(&err));
