@@ -305,3 +305,28 @@ def test_lost_answer_to_a_completed_upload(fake_s3, tmp_path):
     back = tmp_path / "back"
     assert sync(fake_s3, f"s3://{BUCKET}/l/", f"{back}/").code == 0
     assert (back / "c.bin").read_bytes() == data
+
+
+def test_download_costs_one_request_per_file(fake_s3, tmp_path):
+    """An S3 listing has no metadata: a copy into an empty destination still needs no HEAD
+    per file (the GET's answer carries it); a rerun HEADs each file once to compare times."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(40):
+        (src / "d" / f"f{i}").write_bytes(os.urandom(100 + i))
+        os.utime(src / "d" / f"f{i}", ns=(1_600_000_000_000_000_000 + i,) * 2)
+    os.chmod(src / "d" / "f7", 0o600)
+    assert sync(fake_s3, f"{src}/", f"s3://{BUCKET}/n/").code == 0
+    urllib_post = fake_s3._post
+    urllib_post("/_stats/clear", {})
+    back = tmp_path / "back"
+    assert sync(fake_s3, f"s3://{BUCKET}/n/", f"{back}/").code == 0
+    req = fake_s3.stats()["requests"]
+    assert req.get("GET GetObject") == 40
+    assert req.get("HEAD HeadObject", 0) <= 2, req  # the directory markers only
+    assert rsync_diff(src, back) == ""  # modes and times came with the GETs
+    urllib_post("/_stats/clear", {})
+    s = summary(sync(fake_s3, "--json", f"s3://{BUCKET}/n/", f"{back}/"))
+    assert s["copied"] == 0
+    req = fake_s3.stats()["requests"]
+    assert "GET GetObject" not in req and req.get("HEAD HeadObject", 0) >= 40
