@@ -31,7 +31,7 @@
 
 #include "util/banned.h"
 
-#define READ_AHEAD   4
+#define READ_AHEAD   2
 #define UPLOAD_AHEAD 4
 #define PIECE_MAX    ((size_t)1 << 20)
 #define SINGLE_MAX   (2 * GM_SYNC_CHUNK)
