@@ -552,7 +552,7 @@ static enum gm_rc fetch(struct gm_gauth *g, struct gm_err *err)
 	}
 	enum gm_rc erc = gm_doc_get_i64(&doc, root, "expires_in", &expires_in, NULL);
 	if ((erc != GM_OK && erc != GM_ERR_NOT_FOUND) || expires_in <= 0 ||
-	    expires_in > 86400 * 7) {
+	    expires_in > (int64_t)86400 * 7) {
 		rc = gm_err_set(err, GM_ERR_PROTOCOL, "%s: expires_in is not a positive number",
 		                gm_buf_cstr(&what));
 		goto out;

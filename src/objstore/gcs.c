@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -323,6 +324,10 @@ static enum gm_rc list_page(struct gcs *s, const char *prefix, const struct gm_o
 			}
 		} else {
 			k++;
+			if (!pfx) { /* not reached: an item is taken when there is no prefix */
+				rc = protocol(err, what, "a listing entry without a name");
+				goto out;
+			}
 			if (cb->prefix && !cb->prefix(cb->ctx, pfx, strlen(pfx))) {
 				rc = gm_err_set(err, GM_ERR_INTERRUPTED, "%s: listing stopped",
 				                what);
@@ -542,8 +547,8 @@ static enum gm_rc gcs_get(struct gm_os *os, const char *key, uint64_t off, uint6
 	if (resp.status == 416) {
 		if (len) {
 			rc = gm_err_set(err, GM_ERR_CHANGED,
-			                "%s: the object is shorter than %llu bytes now",
-			                gm_buf_cstr(&what), (unsigned long long)(off + len));
+			                "%s: the object is shorter than %" PRIu64 " bytes now",
+			                gm_buf_cstr(&what), off + len);
 			goto out;
 		}
 		goto out; /* from the end to the end: nothing */
@@ -598,8 +603,8 @@ static enum gm_rc gcs_get(struct gm_os *os, const char *key, uint64_t off, uint6
 	}
 	if (len && off + len > total) {
 		rc = gm_err_set(err, GM_ERR_CHANGED,
-		                "%s: the object is shorter than %llu bytes now", gm_buf_cstr(&what),
-		                (unsigned long long)(off + len));
+		                "%s: the object is shorter than %" PRIu64 " bytes now",
+		                gm_buf_cstr(&what), off + len);
 		goto out;
 	}
 	if (info) {

@@ -152,8 +152,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	long status = 0;
 	curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &status);
 	bool ok = status >= 200 && status < 300;
-	struct gm_buf *to = ok && a->req->sink ? a->req->sink : &a->resp->body;
-	size_t have = to == a->req->sink ? to->len - a->sink_start : to->len;
+	bool into_sink = ok && a->req->sink;
+	struct gm_buf *to = into_sink ? a->req->sink : &a->resp->body;
+	size_t have = into_sink ? to->len - a->sink_start : to->len;
 	if (have + len > a->cap) {
 		if (ok) {
 			a->over = true;

@@ -111,8 +111,9 @@ bool gm_os_time_rfc3339(const char *s, int64_t *out)
 	} else {
 		return false;
 	}
-	int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec;
-	secs -= sign * ((int64_t)oh * 3600 + om * 60);
+	int64_t secs =
+	        days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
+	secs -= sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
 	*out = secs * 1000000000 + frac;
 	return true;
 }
@@ -128,11 +129,12 @@ bool gm_os_time_http(const char *s, int64_t *out)
 		return false;
 	unsigned mo = 0;
 	for (unsigned i = 0; i < 12; i++)
-		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+		if (memcmp(s + 8, months + (size_t)3 * i, 3) == 0)
 			mo = i + 1;
 	if (!mo || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return false;
-	*out = (days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec) * 1000000000;
+	*out = (days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec) *
+	       1000000000;
 	return true;
 }
 

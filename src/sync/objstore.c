@@ -103,13 +103,11 @@ void gm_obj_meta_decode(const struct gm_os_object *o, struct gm_sync_meta *meta,
 	meta->uid = meta_u64(o, "gm-uid", 10, &v) && v <= UINT32_MAX ? (uint32_t)v : geteuid();
 	meta->gid = meta_u64(o, "gm-gid", 10, &v) && v <= UINT32_MAX ? (uint32_t)v : getegid();
 	int64_t t = 0;
-	const char *mt = gm_os_object_meta(o, "gm-mtime");
-	if (mt && gm_parse_i64(mt, 10, &t) == GM_OK)
-		meta->mtime_ns = t;
-	else if ((mt = gm_os_object_meta(o, "mtime")) && rclone_mtime(mt, &t))
-		meta->mtime_ns = t;
-	else
-		meta->mtime_ns = o->mtime_ns;
+	const char *ours = gm_os_object_meta(o, "gm-mtime"),
+	           *rclone = gm_os_object_meta(o, "mtime");
+	bool known = (ours && gm_parse_i64(ours, 10, &t) == GM_OK) ||
+	             (rclone && rclone_mtime(rclone, &t));
+	meta->mtime_ns = known ? t : o->mtime_ns;
 	meta->ctime_ns = o->mtime_ns; /* changes whenever the object is rewritten */
 	meta->nlink = 1;
 	meta->size = o->size;

@@ -76,7 +76,7 @@ void gm_obj_cache_put(struct gm_obj_cache *c, const char *path, const struct gm_
 {
 	pthread_mutex_lock(&c->mu);
 	if (!c->buckets)
-		c->buckets = gm_xcalloc(BUCKETS, sizeof(*c->buckets));
+		c->buckets = gm_xcalloc(BUCKETS, sizeof(struct gm_obj_cache_ent *));
 	struct gm_obj_cache_ent **p = slot_of(c, path);
 	if (!*p && c->n < GM_OBJ_CACHE_MAX) {
 		*p = gm_xcalloc(1, sizeof(**p));

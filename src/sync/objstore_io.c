@@ -587,7 +587,6 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 				                 NULL);
 			gm_sync_hasher_reset(&w->whole_h);
 			gm_buf_reset(&w->id);
-			rc = GM_OK;
 		}
 		gm_err_release(&jerr);
 	}
