@@ -330,3 +330,14 @@ def test_download_costs_one_request_per_file(fake_s3, tmp_path):
     assert s["copied"] == 0
     req = fake_s3.stats()["requests"]
     assert "GET GetObject" not in req and req.get("HEAD HeadObject", 0) >= 40
+
+
+def test_ssh_host_to_s3(sshd, s3rver, tmp_path):
+    """host:/data → s3:// with no local staging: the remote reads, the client uploads."""
+    src = tmp_path / "src"
+    make_tree(src)
+    r = sync(s3rver, *sshd.sync_args(), sshd.spec(f"{src}/"), f"s3://{BUCKET}/h/")
+    assert r.code == 0, r.err
+    back = tmp_path / "back"
+    assert sync(s3rver, f"s3://{BUCKET}/h/", f"{back}/").code == 0
+    assert rsync_diff(src, back) == ""
