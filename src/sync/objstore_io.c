@@ -66,6 +66,7 @@ struct gm_sync_reader {
 	struct slot slots[READ_AHEAD];
 	struct slot *cur; /* the slot being served; pos: bytes of it served */
 	size_t pos;
+	struct slot *served; /* served whole, its last piece still with the caller */
 	/* The listing carried no metadata (S3) and no HEAD was made: the first chunk's GET
 	 * brings it, into first. */
 	bool meta_from_get;
@@ -217,6 +218,14 @@ enum gm_rc gm_obj_read(struct gm_sync_reader *r, struct gm_sync_piece *piece, st
 	if (r->done)
 		return gm_err_set(err, GM_ERR_USAGE, "read '%s' past its end",
 		                  gm_buf_cstr(&r->path));
+	if (r->served) { /* the last piece of it was valid until this call: the slot is free
+		          * for the chunk READ_AHEAD on */
+		if (r->served->spare)
+			gm_obj_spare_give(r->ep), r->served->spare = false;
+		r->served->used = false;
+		r->served = NULL;
+		fetch_ahead(r);
+	}
 	bool at_end = r->off >= r->size;
 	if (r->off > r->chunk_start && (r->off - r->chunk_start == GM_SYNC_CHUNK || at_end)) {
 		piece->kind = GM_SYNC_PIECE_CHUNK;
@@ -262,12 +271,9 @@ enum gm_rc gm_obj_read(struct gm_sync_reader *r, struct gm_sync_piece *piece, st
 		gm_os_md5_update(&r->md5, p, n);
 	r->off += n;
 	r->pos += n;
-	if (r->pos == r->cur->data.len) { /* the slot is free for the chunk READ_AHEAD on */
-		if (r->cur->spare)
-			gm_obj_spare_give(r->ep), r->cur->spare = false;
-		r->cur->used = false;
+	if (r->pos == r->cur->data.len) { /* served: free once the caller is done with it */
+		r->served = r->cur;
 		r->cur = NULL;
-		fetch_ahead(r);
 	}
 	return GM_OK;
 }

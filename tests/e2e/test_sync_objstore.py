@@ -287,7 +287,8 @@ def test_gcs_resumable_upload_resumes_after_kill(fake_gcs, tmp_path):
     sent = chunks(fake_gcs.stats())[3:]
     assert min(sent) == third, sent
     back = tmp_path / "back"
-    assert sync(fake_gcs, f"gs://{BUCKET}/r/", f"{back}/").code == 0
+    r = sync(fake_gcs, f"gs://{BUCKET}/r/", f"{back}/")
+    assert r.code == 0, r.err
     assert (back / "w.bin").read_bytes() == data
 
 
