@@ -689,6 +689,12 @@ enum gm_rc gm_sync_objstore_open(const char *scheme, const char *bucket, const c
 	gm_buf_grow(&ep->prefix, 0);
 	enum gm_rc rc = strcmp(scheme, "s3") == 0 ? gm_os_s3_open(bucket, oo, &ep->store, err)
 	                                          : gm_os_gcs_open(bucket, oo, &ep->store, err);
+	if (rc == GM_OK && !ep->writable && ep->prefix.len) {
+		/* As for a directory: a read-only open of a prefix that holds nothing fails here
+		 * (a dry run then treats the destination as empty). */
+		struct gm_sync_meta m;
+		rc = obj_stat(&ep->base, "", &m, NULL, err);
+	}
 	if (rc != GM_OK) {
 		obj_close(&ep->base);
 		return rc;

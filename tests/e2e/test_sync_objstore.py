@@ -324,7 +324,7 @@ def test_download_costs_one_request_per_file(fake_s3, tmp_path):
     assert sync(fake_s3, f"s3://{BUCKET}/n/", f"{back}/").code == 0
     req = fake_s3.stats()["requests"]
     assert req.get("GET GetObject") == 40
-    assert req.get("HEAD HeadObject", 0) <= 2, req  # the directory markers only
+    assert req.get("HEAD HeadObject", 0) <= 3, req  # markers: the root (at open, by the engine), d/
     assert rsync_diff(src, back) == ""  # modes and times came with the GETs
     urllib_post("/_stats/clear", {})
     s = summary(sync(fake_s3, "--json", f"s3://{BUCKET}/n/", f"{back}/"))
@@ -342,3 +342,13 @@ def test_ssh_host_to_s3(sshd, s3rver, tmp_path):
     back = tmp_path / "back"
     assert sync(s3rver, f"s3://{BUCKET}/h/", f"{back}/").code == 0
     assert rsync_diff(src, back) == ""
+
+
+def test_dry_run_into_a_new_prefix(fake_s3, tmp_path):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "a").write_bytes(b"a")
+    r = sync(fake_s3, "-n", f"{src}/", f"s3://{BUCKET}/new/")
+    assert r.code == 0, r.err
+    assert ">f+++++++++ d/a" in r.out
+    assert "PUT PutObject" not in fake_s3.stats()["requests"]
