@@ -37,7 +37,7 @@ const struct gm_cmd gm_commands[] = {
          gm_cmd_catalog, false},
         {"plan", "write a plan template (init) or validate a plan file (check)",
          "[options] init [-o FILE] | check -p FILE", gm_cmd_plan_opts, gm_cmd_plan, false},
-        {"sync", "copy a tree locally or over SSH: parallel, verified by hash, resumable",
+        {"sync", "copy a tree locally, over SSH or to/from S3 and GCS: verified, resumable",
          "[options] SRC DST", gm_cmd_sync_opts, gm_cmd_sync, false},
         {"verify", "compare two trees (or a tree and a sync manifest) by content hash",
          "[options] SRC DST | --manifest FILE DST", gm_cmd_verify_opts, gm_cmd_verify, false},
