@@ -831,6 +831,11 @@ enum gm_rc gm_os_s3_open(const char *bucket, const struct gm_os_opts *opts, stru
 	struct gm_os_http_opts ho = {.insecure = opts->insecure,
 	                             .base_delay_ms = opts->base_delay_ms};
 	rc = gm_aws_config_load(&s->cfg, opts->profile, err);
+	if (rc == GM_ERR_NOT_FOUND) { /* a profile or file to fix, not a missing sync source */
+		rc = GM_ERR_USAGE;
+		if (err)
+			err->rc = rc;
+	}
 	if (rc != GM_OK)
 		goto out;
 	if (opts->region)

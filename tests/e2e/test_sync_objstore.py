@@ -352,3 +352,34 @@ def test_dry_run_into_a_new_prefix(fake_s3, tmp_path):
     assert r.code == 0, r.err
     assert ">f+++++++++ d/a" in r.out
     assert "PUT PutObject" not in fake_s3.stats()["requests"]
+
+
+def test_credentials_and_endpoint_from_a_profile(fake_s3, tmp_path):
+    """No AWS_* keys in the environment: --profile picks the credentials, region and endpoint
+    from the shared files, as the AWS CLI does."""
+    aws = tmp_path / "aws"
+    aws.mkdir()
+    (aws / "credentials").write_text(
+        "[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n"
+        f"[lab]\naws_access_key_id = S3RVER\naws_secret_access_key = {SECRET_KEY}\n")
+    os.chmod(aws / "credentials", 0o600)
+    (aws / "config").write_text(
+        f"[profile lab]\nregion = us-east-1\nendpoint_url = {fake_s3.url}\n")
+    env = {k: v for k, v in fake_s3.env.items()
+           if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    env.update({"AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+                "AWS_CONFIG_FILE": str(aws / "config")})
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"profile")
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update(env)
+    p = subprocess.run([BIN, "sync", "--profile", "lab", f"{src}/", f"s3://{BUCKET}/p/"],
+                       capture_output=True, text=True, env=e)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([BIN, "sync", f"{src}/", f"s3://{BUCKET}/q/"], capture_output=True,
+                       text=True, env=e)  # the default profile: wrong keys, no endpoint
+    assert p.returncode != 0
+    p = subprocess.run([BIN, "sync", "--profile", "nope", f"{src}/", f"s3://{BUCKET}/q/"],
+                       capture_output=True, text=True, env=e)
+    assert p.returncode != 0 and "nope" in p.stderr
