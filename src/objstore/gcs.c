@@ -1193,36 +1193,47 @@ static enum gm_rc finished_object(const struct gm_os_http_resp *resp, const char
 	return rc;
 }
 
+/* Where session id stands: finished (*finished, obj describes the object) or *have bytes
+ * persisted so far. */
+static enum gm_rc session_state(struct gcs *s, const char *id, const char *key, const char *what,
+                                struct gm_os_object *obj, bool *finished, uint64_t *have,
+                                struct gm_err *err)
+{
+	struct gm_os_http_resp resp;
+	gm_os_http_resp_init(&resp);
+	*finished = false;
+	*have = 0;
+	enum gm_rc rc = session_query(s, id, what, &resp, err);
+	if (rc == GM_OK && resp.status == 308) {
+		rc = persisted_of(&resp, have, what, err);
+	} else if (rc == GM_OK) {
+		rc = finished_object(&resp, key, obj, what, err);
+		*finished = rc == GM_OK;
+		*have = obj->size;
+	}
+	gm_os_http_resp_release(&resp);
+	return rc;
+}
+
 static enum gm_rc gcs_up_parts(struct gm_os *os, const char *key, const char *id,
                                struct gm_os_part **parts, size_t *n, struct gm_err *err)
 {
 	struct gcs *s = to_gcs(os);
 	struct gm_buf what = GM_BUF_INIT;
-	struct gm_os_http_resp resp;
 	struct gm_os_object obj;
 	uint64_t have = 0;
-	gm_os_http_resp_init(&resp);
+	bool finished = false;
 	gm_os_object_init(&obj);
 	*parts = NULL;
 	*n = 0;
 	what_of(s, key, &what);
 	enum gm_rc rc = check_session(s, id, gm_buf_cstr(&what), err);
+	if (rc == GM_OK)
+		rc = session_state(s, id, key, gm_buf_cstr(&what), &obj, &finished, &have, err);
 	if (rc != GM_OK)
 		goto out;
-	rc = session_query(s, id, gm_buf_cstr(&what), &resp, err);
-	if (rc != GM_OK)
-		goto out;
-	if (resp.status == 200 || resp.status == 201) {
-		rc = finished_object(&resp, key, &obj, gm_buf_cstr(&what), err);
-		if (rc != GM_OK)
-			goto out;
-		have = obj.size;
+	if (finished)
 		done_put(s, id, &obj);
-	} else {
-		rc = persisted_of(&resp, &have, gm_buf_cstr(&what), err);
-		if (rc != GM_OK)
-			goto out;
-	}
 	if (have) {
 		*parts = gm_xcalloc(1, sizeof(**parts));
 		(*parts)[0].number = 1;
@@ -1231,7 +1242,6 @@ static enum gm_rc gcs_up_parts(struct gm_os *os, const char *key, const char *id
 	}
 out:
 	gm_os_object_release(&obj);
-	gm_os_http_resp_release(&resp);
 	gm_buf_release(&what);
 	return rc;
 }
@@ -1242,10 +1252,8 @@ static enum gm_rc gcs_up_finish(struct gm_os *os, const char *key, const char *i
 {
 	struct gcs *s = to_gcs(os);
 	struct gm_buf what = GM_BUF_INIT;
-	struct gm_os_http_resp resp;
 	struct gm_os_object obj;
 	uint64_t total = 0;
-	gm_os_http_resp_init(&resp);
 	gm_os_object_init(&obj);
 	what_of(s, key, &what);
 	enum gm_rc rc = check_session(s, id, gm_buf_cstr(&what), err);
@@ -1255,22 +1263,16 @@ static enum gm_rc gcs_up_finish(struct gm_os *os, const char *key, const char *i
 		total += parts[i].size;
 	if (!done_take(s, id, &obj)) {
 		/* finished by an earlier process, or not finished: ask the session */
-		rc = session_query(s, id, gm_buf_cstr(&what), &resp, err);
-		if (rc != GM_OK)
-			goto out;
-		if (resp.status == 308) {
-			uint64_t have = 0;
-			rc = persisted_of(&resp, &have, gm_buf_cstr(&what), err);
-			if (rc == GM_OK)
-				rc = gm_err_set(
-				        err, GM_ERR_PROTOCOL,
-				        "%s: the upload is not complete: the store holds %llu of "
-				        "%llu bytes",
-				        gm_buf_cstr(&what), (unsigned long long)have,
-				        (unsigned long long)total);
-			goto out;
-		}
-		rc = finished_object(&resp, key, &obj, gm_buf_cstr(&what), err);
+		uint64_t have = 0;
+		bool finished = false;
+		rc = session_state(s, id, key, gm_buf_cstr(&what), &obj, &finished, &have, err);
+		if (rc == GM_OK && !finished)
+			rc = gm_err_set(
+			        err, GM_ERR_PROTOCOL,
+			        "%s: the upload is not complete: the store holds %llu of %llu "
+			        "bytes",
+			        gm_buf_cstr(&what), (unsigned long long)have,
+			        (unsigned long long)total);
 		if (rc != GM_OK)
 			goto out;
 	}
@@ -1288,7 +1290,6 @@ static enum gm_rc gcs_up_finish(struct gm_os *os, const char *key, const char *i
 	}
 out:
 	gm_os_object_release(&obj);
-	gm_os_http_resp_release(&resp);
 	gm_buf_release(&what);
 	return rc;
 }
