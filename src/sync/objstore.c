@@ -218,7 +218,6 @@ struct gather {
 	bool at_root;
 	struct pending *v;
 	size_t n, cap;
-	struct gm_buf dup; /* names seen both as a file and as a directory */
 };
 
 static struct pending *gather_add(struct gather *g, const char *name, size_t len, bool dir)
@@ -354,7 +353,7 @@ static enum gm_rc obj_list(struct gm_sync_endpoint *e, const char *dir, struct g
                            struct gm_err *err)
 {
 	struct gm_obj_ep *ep = ep_of(e);
-	struct gather g = {ep, 0, dir[0] == '\0', NULL, 0, 0, GM_BUF_INIT};
+	struct gather g = {ep, 0, dir[0] == '\0', NULL, 0, 0};
 	struct gm_buf prefix = GM_BUF_INIT, link = GM_BUF_INIT, path = GM_BUF_INIT;
 	enum gm_rc rc = GM_OK;
 	gm_sync_list_reset(out);
@@ -411,7 +410,6 @@ out:
 		gm_err_release(&g.v[i].err);
 	}
 	free(g.v);
-	gm_buf_release(&g.dup);
 	gm_buf_release(&prefix);
 	gm_buf_release(&link);
 	gm_buf_release(&path);

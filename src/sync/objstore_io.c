@@ -316,6 +316,8 @@ enum gm_rc gm_obj_hash(struct gm_sync_endpoint *e, const char *path, struct gm_s
 	}
 	if (rc != GM_OK)
 		goto out;
+	/* No stored hash: read the object, without asking for what the HEAD just told. */
+	gm_obj_cache_put(&ep->listed, path, &o);
 	struct gm_sync_reader *r = NULL;
 	rc = gm_obj_open_read(e, path, 0, &r, err);
 	struct gm_sync_piece piece;
