@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAKES = os.path.join(HERE, "..", "fakes")
 ACCESS_KEY = "S3RVER"
 SECRET_KEY = "S3RVER"
+FAKE_SECRET = "fake-s3-secret-Zq81x"  # the strict fake's: unlike s3rver's, not the key id
 BUCKET = "bkt"
 
 
@@ -75,8 +76,8 @@ class Store:
             return json.loads(r.read())
 
 
-def s3_env(url, state):
-    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+def s3_env(url, state, secret=SECRET_KEY):
+    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1",
             "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
             "XDG_STATE_HOME": state}
@@ -116,9 +117,9 @@ def start_fake(tmp, script, *args):
 
 def start_fake_s3(tmp, *args):
     proc, port, log, root = start_fake(tmp, "fake_s3.py", "--bucket", BUCKET, "--access-key",
-                                       ACCESS_KEY, "--secret-key", SECRET_KEY, *args)
+                                       ACCESS_KEY, "--secret-key", FAKE_SECRET, *args)
     url = f"http://127.0.0.1:{port}"
-    return Store(proc, port, s3_env(url, os.path.join(tmp, "state")), log, root)
+    return Store(proc, port, s3_env(url, os.path.join(tmp, "state"), FAKE_SECRET), log, root)
 
 
 def start_fake_gcs(tmp, *args):

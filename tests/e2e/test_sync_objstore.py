@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import BIN, run
-from objstore import BUCKET, SECRET_KEY
+from objstore import BUCKET, FAKE_SECRET
 
 
 def make_tree(root):
@@ -119,7 +119,6 @@ def test_wrong_secret_is_refused_without_leaking_it(fake_s3, tmp_path):
     assert r.code != 0
     assert "403" in r.err and "credentials" in r.err
     assert wrong not in r.err and wrong not in r.out
-    assert SECRET_KEY not in r.err.replace("S3RVER", "")  # the access key id may appear
 
 
 def test_missing_bucket_and_prefix(s3rver, tmp_path):
@@ -158,7 +157,7 @@ def test_multipart_killed_then_resumed_without_resending_parts(fake_s3, tmp_path
     assert journals, "the killed run left no upload journal"
     for j in journals:
         assert os.stat(state / j).st_mode & 0o077 == 0
-        assert SECRET_KEY.encode() not in (state / j).read_bytes().replace(b"S3RVER", b"")
+        assert FAKE_SECRET.encode() not in (state / j).read_bytes()
     before = fake_s3.stats()
     r = sync(fake_s3, "--json", f"{src}/", f"s3://{BUCKET}/ck/")
     s = summary(r)
@@ -361,7 +360,7 @@ def test_credentials_and_endpoint_from_a_profile(fake_s3, tmp_path):
     aws.mkdir()
     (aws / "credentials").write_text(
         "[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n"
-        f"[lab]\naws_access_key_id = S3RVER\naws_secret_access_key = {SECRET_KEY}\n")
+        f"[lab]\naws_access_key_id = S3RVER\naws_secret_access_key = {FAKE_SECRET}\n")
     os.chmod(aws / "credentials", 0o600)
     (aws / "config").write_text(
         f"[profile lab]\nregion = us-east-1\nendpoint_url = {fake_s3.url}\n")
