@@ -12,6 +12,8 @@
 #include "util/doc.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "util/http_line.h"
+
 #include "util/banned.h"
 
 enum gm_rc gm_oci_registry_open(struct gm_oci_registry *r, const char *host, bool plain_http,
@@ -102,21 +104,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 {
 	struct xfer *x = ctx;
 	size_t len = size * n;
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (after a redirect) */
+	struct gm_http_line h;
+	enum gm_http_line_kind kind = gm_http_line_parse(p, len, &h);
+	if (kind == GM_HTTP_LINE_STATUS) /* a new response (after a redirect) */
 		resp_reset(x->rs);
-		return len;
-	}
-	const char *colon = memchr(p, ':', len);
-	if (!colon)
-		return len;
-	size_t kn = (size_t)(colon - p);
-	const char *v = colon + 1;
-	size_t vn = len - kn - 1;
-	while (vn && (*v == ' ' || *v == '\t'))
-		v++, vn--;
-	while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
-		vn--;
-	if (vn > GM_OCI_MAX_HEADER)
+	if (kind != GM_HTTP_LINE_HEADER || h.value_len > GM_OCI_MAX_HEADER)
 		return len;
 	static const struct {
 		const char *name;
@@ -129,11 +121,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	        {"www-authenticate", offsetof(struct gm_oci_resp, www_auth)},
 	};
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-		if (strlen(keep[i].name) == kn && strncasecmp(p, keep[i].name, kn) == 0) {
+		if (strlen(keep[i].name) == h.name_len &&
+		    strncasecmp(h.name, keep[i].name, h.name_len) == 0) {
 			struct gm_buf *b = (struct gm_buf *)((char *)x->rs + keep[i].off);
 			if (b->len) /* the first one counts */
 				return len;
-			gm_buf_add(b, v, vn);
+			gm_buf_add(b, h.value, h.value_len);
 			gm_buf_grow(b, 0);
 		}
 	}

@@ -17,6 +17,8 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+#include "util/http_line.h"
+
 #include "util/banned.h"
 
 volatile sig_atomic_t gm_os_http_stop;
@@ -119,28 +121,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 {
 	struct attempt *a = ctx;
 	size_t len = size * n;
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (100 Continue, …) */
+	struct gm_http_line h;
+	enum gm_http_line_kind kind = gm_http_line_parse(p, len, &h);
+	if (kind == GM_HTTP_LINE_STATUS) /* a new response (100 Continue, …) */
 		gm_buf_reset(&a->resp->headers);
+	if (kind != GM_HTTP_LINE_HEADER || h.value_len > HEADER_VALUE_MAX ||
+	    memchr(h.value, '\n', h.value_len))
 		return len;
-	}
-	const char *colon = memchr(p, ':', len);
-	if (!colon)
-		return len;
-	size_t kn = (size_t)(colon - p);
-	const char *v = colon + 1;
-	size_t vn = len - kn - 1;
-	while (vn && (*v == ' ' || *v == '\t'))
-		v++, vn--;
-	while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
-		vn--;
-	if (vn > HEADER_VALUE_MAX || memchr(v, '\n', vn))
-		return len;
-	for (size_t i = 0; i < kn; i++) {
-		char ch = p[i];
+	for (size_t i = 0; i < h.name_len; i++) {
+		char ch = h.name[i];
 		gm_buf_addch(&a->resp->headers, ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch);
 	}
 	gm_buf_add(&a->resp->headers, ": ", 2);
-	gm_buf_add(&a->resp->headers, v, vn);
+	gm_buf_add(&a->resp->headers, h.value, h.value_len);
 	gm_buf_addch(&a->resp->headers, '\n');
 	return len;
 }

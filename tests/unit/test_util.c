@@ -15,6 +15,7 @@
 #include "util/doc.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/http_line.h"
 #include "util/json.h"
 #include "util/table.h"
 
@@ -314,6 +315,23 @@ static void table_aligns_by_display_width(void **state)
 	gm_buf_release(&out);
 }
 
+static void http_lines_split(void **state)
+{
+	(void)state;
+	struct gm_http_line h;
+	const char hdr[] = "ETag:  \"abc\" \r\n";
+	assert_int_equal(gm_http_line_parse(hdr, strlen(hdr), &h), GM_HTTP_LINE_HEADER);
+	assert_int_equal(h.name_len, 4);
+	assert_memory_equal(h.name, "ETag", 4);
+	assert_int_equal(h.value_len, 5);
+	assert_memory_equal(h.value, "\"abc\"", 5);
+	const char empty[] = "X-Empty:\r\n";
+	assert_int_equal(gm_http_line_parse(empty, strlen(empty), &h), GM_HTTP_LINE_HEADER);
+	assert_int_equal(h.value_len, 0);
+	assert_int_equal(gm_http_line_parse("HTTP/1.1 200 OK\r\n", 17, &h), GM_HTTP_LINE_STATUS);
+	assert_int_equal(gm_http_line_parse("\r\n", 2, &h), GM_HTTP_LINE_OTHER);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +347,7 @@ int main(void)
 	        cmocka_unit_test(fs_atomic_write_and_bounded_read),
 	        cmocka_unit_test(parse_numbers_strictly),
 	        cmocka_unit_test(table_aligns_by_display_width),
+	        cmocka_unit_test(http_lines_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
