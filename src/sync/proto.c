@@ -4,9 +4,12 @@
 #include "sync/proto.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
@@ -710,7 +713,7 @@ enum gm_rc gm_proto_unzstd(void *dctx, const uint8_t *payload, size_t len, struc
 
 /* ---- I/O ---- */
 
-static enum gm_rc read_exact(int fd, void *buf, size_t len, bool *eof, struct gm_err *err)
+static enum gm_rc read_exact(int fd, void *buf, size_t len, struct gm_err *err)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -721,31 +724,81 @@ static enum gm_rc read_exact(int fd, void *buf, size_t len, bool *eof, struct gm
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r == 0) {
-			*eof = got == 0;
+		if (r == 0)
 			return gm_err_set(err, GM_ERR_UNREACHABLE, "the connection was closed");
-		}
 		return gm_err_errno(err, GM_ERR_UNREACHABLE, errno,
 		                    "cannot read from the connection");
 	}
 	return GM_OK;
 }
 
-enum gm_rc gm_proto_read_frame(int fd, struct gm_proto_hdr *h, struct gm_buf *payload,
-                               struct gm_err *err)
+void gm_proto_in_init(struct gm_proto_in *in, int fd)
 {
-	uint8_t raw[GM_PROTO_HDR];
-	bool eof = false;
-	enum gm_rc rc = read_exact(fd, raw, sizeof(raw), &eof, err);
+	in->fd = fd;
+	in->buf = gm_xmalloc(GM_PROTO_IN_BUF);
+	in->start = in->end = 0;
+}
+
+void gm_proto_in_release(struct gm_proto_in *in)
+{
+	free(in->buf);
+	in->buf = NULL;
+	in->start = in->end = 0;
+}
+
+/* One read() into the buffer's free space, after moving what is unread to its start. */
+static enum gm_rc in_fill(struct gm_proto_in *in, struct gm_err *err)
+{
+	if (in->start) {
+		memmove(in->buf, in->buf + in->start, in->end - in->start);
+		in->end -= in->start;
+		in->start = 0;
+	}
+	for (;;) {
+		ssize_t r = read(in->fd, in->buf + in->end, GM_PROTO_IN_BUF - in->end);
+		if (r > 0) {
+			in->end += (size_t)r;
+			return GM_OK;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return gm_err_set(err, GM_ERR_UNREACHABLE, "the connection was closed");
+		return gm_err_errno(err, GM_ERR_UNREACHABLE, errno,
+		                    "cannot read from the connection");
+	}
+}
+
+bool gm_proto_in_ready(const struct gm_proto_in *in)
+{
+	size_t have = in->end - in->start;
+	if (have < GM_PROTO_HDR)
+		return false;
+	const uint8_t *p = in->buf + in->start;
+	uint32_t len =
+	        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return have - GM_PROTO_HDR >= len;
+}
+
+enum gm_rc gm_proto_in_frame(struct gm_proto_in *in, struct gm_proto_hdr *h, struct gm_buf *payload,
+                             struct gm_err *err)
+{
+	enum gm_rc rc;
+	while (in->end - in->start < GM_PROTO_HDR)
+		if ((rc = in_fill(in, err)) != GM_OK)
+			return rc;
+	rc = gm_proto_hdr_decode(in->buf + in->start, h, err);
 	if (rc)
 		return rc;
-	rc = gm_proto_hdr_decode(raw, h, err);
-	if (rc)
-		return rc;
+	in->start += GM_PROTO_HDR;
 	gm_buf_reset(payload);
 	gm_buf_grow(payload, h->len);
-	rc = read_exact(fd, payload->data, h->len, &eof, err);
-	if (rc)
+	/* what the buffer holds, then the rest straight into the payload */
+	size_t have = in->end - in->start, take = have < h->len ? have : h->len;
+	memcpy(payload->data, in->buf + in->start, take);
+	in->start += take;
+	if (take < h->len &&
+	    (rc = read_exact(in->fd, payload->data + take, h->len - take, err)) != GM_OK)
 		return rc;
 	payload->len = h->len;
 	payload->data[h->len] = '\0';

@@ -186,11 +186,28 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 enum gm_rc gm_proto_unzstd(void *dctx, const uint8_t *payload, size_t len, struct gm_buf *out,
                            struct gm_err *err);
 
-/* Reads one frame from fd: header into h, payload into payload (reset first). End of input
- * (before or inside a frame) and read errors are GM_ERR_UNREACHABLE; a bad header is
+/* The reading side of a connection: frames come out of a buffer filled by large reads, so
+ * many small frames (a small file is four) cost one read() rather than two each. The
+ * buffer may hold bytes past the frame last returned: every frame of the connection must
+ * be read through the same gm_proto_in. */
+struct gm_proto_in {
+	int fd;
+	uint8_t *buf;
+	size_t start, end; /* the unread bytes are buf[start..end) */
+};
+
+#define GM_PROTO_IN_BUF ((size_t)256 << 10)
+
+void gm_proto_in_init(struct gm_proto_in *in, int fd);
+void gm_proto_in_release(struct gm_proto_in *in);
+/* Reads one frame: header into h, payload into payload (reset first). End of input (before
+ * or inside a frame) and read errors are GM_ERR_UNREACHABLE; a bad header is
  * GM_ERR_PROTOCOL. */
-enum gm_rc gm_proto_read_frame(int fd, struct gm_proto_hdr *h, struct gm_buf *payload,
-                               struct gm_err *err);
+enum gm_rc gm_proto_in_frame(struct gm_proto_in *in, struct gm_proto_hdr *h, struct gm_buf *payload,
+                             struct gm_err *err);
+/* True when the next frame is whole in the buffer, so gm_proto_in_frame will not block: a
+ * peer that batches its answers sends them before it waits for more. */
+bool gm_proto_in_ready(const struct gm_proto_in *in);
 /* Writes all of data to fd (retrying short writes and EINTR). A closed peer or a write error
  * is GM_ERR_UNREACHABLE. */
 enum gm_rc gm_proto_write_all(int fd, const void *data, size_t len, struct gm_err *err);

@@ -76,9 +76,14 @@ struct remote;
 
 struct conn {
 	struct remote *r;
-	int in, out;
-	pthread_mutex_t send_lock; /* the write side, sbuf and zctx */
-	struct gm_buf sbuf;
+	struct gm_proto_in in; /* the receiver's (and the HELLO's before it) */
+	int out;
+	/* the write side: one thread at a time writes (flushing); frames that come meanwhile
+	 * gather in sbuf, which that thread sends before it stops. Also guards zctx. */
+	pthread_mutex_t send_lock;
+	pthread_cond_t send_cv; /* sbuf was taken, or the writing thread stopped */
+	bool flushing;
+	struct gm_buf sbuf, wbuf; /* gathering; being written (the writing thread's) */
 	ZSTD_CCtx *zctx;
 
 	pthread_mutex_t lock; /* everything below */
@@ -258,30 +263,71 @@ static void conn_lost(struct conn *cn, const struct gm_err *e)
 
 /* ---- sending ---- */
 
-/* Writes frames (already encoded) on the connection. */
-static enum gm_rc conn_write(struct conn *cn, const struct gm_buf *frames, struct gm_err *err)
+/* Frames that may gather while another thread writes; beyond this, senders wait. */
+#define SEND_GATHER_MAX ((size_t)1 << 20)
+
+/* The error of a dead connection into err, or GM_OK. */
+static enum gm_rc conn_dead_err(struct conn *cn, struct gm_err *err)
 {
-	struct gm_err e = GM_ERR_INIT;
-	enum gm_rc rc;
+	enum gm_rc rc = GM_OK;
 	pthread_mutex_lock(&cn->lock);
-	bool dead = cn->dead;
-	if (dead)
+	if (cn->dead)
 		rc = gm_err_set(err, cn->dead_rc, "%s", gm_buf_cstr(&cn->dead_msg));
 	pthread_mutex_unlock(&cn->lock);
-	if (dead)
+	return rc;
+}
+
+/* Writes data on the connection (send_lock not held); false when the connection broke. */
+static bool conn_write_out(struct conn *cn, const void *data, size_t len)
+{
+	struct gm_err e = GM_ERR_INIT;
+	bool ok = gm_proto_write_all(cn->out, data, len, &e) == GM_OK;
+	if (ok)
+		__atomic_add_fetch(&cn->wire, (uint64_t)len, __ATOMIC_RELAXED);
+	else
+		conn_lost(cn, &e);
+	gm_err_release(&e);
+	return ok;
+}
+
+/* Sends frames (already encoded, whole) on the connection. When another thread is writing,
+ * they are handed to it and this returns at once: so the frames of many small files leave
+ * in a few large writes, and no sender sleeps on the lock while another one writes. A
+ * failure to send them is the connection's, heard by the next call or by drain. */
+static enum gm_rc conn_write(struct conn *cn, const struct gm_buf *frames, struct gm_err *err)
+{
+	enum gm_rc rc = conn_dead_err(cn, err);
+	if (rc)
 		return rc;
 	pthread_mutex_lock(&cn->send_lock);
-	rc = gm_proto_write_all(cn->out, frames->data, frames->len, &e);
-	pthread_mutex_unlock(&cn->send_lock);
-	if (!rc)
-		__atomic_add_fetch(&cn->wire, (uint64_t)frames->len, __ATOMIC_RELAXED);
-	if (rc) {
-		conn_lost(cn, &e);
-		pthread_mutex_lock(&cn->lock);
-		rc = gm_err_set(err, cn->dead_rc, "%s", gm_buf_cstr(&cn->dead_msg));
-		pthread_mutex_unlock(&cn->lock);
+	while (cn->flushing && cn->sbuf.len >= SEND_GATHER_MAX)
+		pthread_cond_wait(&cn->send_cv, &cn->send_lock);
+	if (cn->flushing) {
+		gm_buf_add(&cn->sbuf, frames->data, frames->len);
+		pthread_mutex_unlock(&cn->send_lock);
+		return GM_OK;
 	}
-	gm_err_release(&e);
+	/* this thread writes: its own frames, then whatever gathered meanwhile */
+	cn->flushing = true;
+	pthread_mutex_unlock(&cn->send_lock);
+	bool ok = conn_write_out(cn, frames->data, frames->len);
+	if (!ok)
+		rc = conn_dead_err(cn, err);
+	pthread_mutex_lock(&cn->send_lock);
+	while (cn->sbuf.len) {
+		struct gm_buf t = cn->wbuf;
+		cn->wbuf = cn->sbuf;
+		cn->sbuf = t;
+		gm_buf_reset(&cn->sbuf);
+		pthread_cond_broadcast(&cn->send_cv);
+		pthread_mutex_unlock(&cn->send_lock);
+		if (ok)
+			ok = conn_write_out(cn, cn->wbuf.data, cn->wbuf.len);
+		pthread_mutex_lock(&cn->send_lock);
+	}
+	cn->flushing = false;
+	pthread_cond_broadcast(&cn->send_cv);
+	pthread_mutex_unlock(&cn->send_lock);
 	return rc;
 }
 
@@ -408,7 +454,7 @@ static void *rx_main(void *arg)
 
 	for (;;) {
 		gm_err_clear(&e);
-		if (gm_proto_read_frame(cn->in, &h, &payload, &e))
+		if (gm_proto_in_frame(&cn->in, &h, &payload, &e))
 			break;
 		__atomic_add_fetch(&cn->wire, (uint64_t)GM_PROTO_HDR + h.len, __ATOMIC_RELAXED);
 		struct item *it = gm_xcalloc(1, sizeof(*it));
@@ -1064,8 +1110,10 @@ static enum gm_rc r_chunk(struct gm_sync_writer *w, const struct gm_sync_hash *s
 	m.hash = *src_hash;
 	if (!rc) {
 		gm_proto_encode(&m, &w->pending);
-		/* a chunk is the unit of resume: let it reach the journal now */
-		rc = w_flush(w, err);
+		/* a chunk is the unit of resume: let it reach the journal now (a small file
+		 * has no journal; its frames leave with its COMMIT, in one write) */
+		if (!w->small)
+			rc = w_flush(w, err);
 	}
 	gm_proto_msg_release(&m);
 	return rc;
@@ -1320,9 +1368,10 @@ static void conn_init(struct conn *cn, struct remote *r, int in, int out)
 {
 	memset(cn, 0, sizeof(*cn));
 	cn->r = r;
-	cn->in = in;
+	gm_proto_in_init(&cn->in, in);
 	cn->out = out;
 	pthread_mutex_init(&cn->send_lock, NULL);
+	pthread_cond_init(&cn->send_cv, NULL);
 	pthread_mutex_init(&cn->lock, NULL);
 	pthread_cond_init(&cn->space_cv, NULL);
 	pthread_cond_init(&cn->dcv, NULL);
@@ -1350,9 +1399,11 @@ static void r_close(struct gm_sync_endpoint *ep)
 		struct conn *cn = &r->conns[i];
 		if (cn->rx_started)
 			pthread_join(cn->rx, NULL);
-		if (cn->in >= 0)
-			close(cn->in);
+		if (cn->in.fd >= 0)
+			close(cn->in.fd);
+		gm_proto_in_release(&cn->in);
 		gm_buf_release(&cn->sbuf);
+		gm_buf_release(&cn->wbuf);
 		gm_buf_release(&cn->dead_msg);
 		ZSTD_freeCCtx(cn->zctx);
 		while (cn->dhead) {
@@ -1368,6 +1419,7 @@ static void r_close(struct gm_sync_endpoint *ep)
 		}
 		pthread_cond_destroy(&cn->dcv);
 		pthread_mutex_destroy(&cn->send_lock);
+		pthread_cond_destroy(&cn->send_cv);
 		pthread_mutex_destroy(&cn->lock);
 		pthread_cond_destroy(&cn->space_cv);
 	}
@@ -1400,7 +1452,7 @@ static enum gm_rc hello_answer(struct remote *r, struct conn *cn, struct gm_err 
 	const char *host = gm_buf_cstr(&r->host);
 
 	gm_proto_msg_init(&m);
-	rc = gm_proto_read_frame(cn->in, &h, &payload, &e);
+	rc = gm_proto_in_frame(&cn->in, &h, &payload, &e);
 	if (!rc)
 		__atomic_add_fetch(&cn->wire, (uint64_t)GM_PROTO_HDR + h.len, __ATOMIC_RELAXED);
 	if (rc == GM_ERR_UNREACHABLE) {

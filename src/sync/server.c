@@ -22,6 +22,9 @@
 enum {
 	WORKERS = 4,
 	QUEUE_MAX = 64,
+	/* the reader thread's answers wait in its sender up to this many bytes, or until the
+	 * input runs dry, so a burst of small files is answered in a few writes */
+	ANSWER_BATCH = 64 << 10,
 };
 
 struct job {
@@ -46,7 +49,8 @@ struct wstream {
 };
 
 struct server {
-	int in, out;
+	struct gm_proto_in in;
+	int out;
 	struct gm_sync_endpoint *ep;
 	bool writable;
 	bool zstd;
@@ -69,6 +73,7 @@ struct sender {
 	struct server *s;
 	struct gm_buf frame;
 	ZSTD_CCtx *zctx;
+	bool batch; /* send_msg keeps frames until ANSWER_BATCH bytes (the reader thread) */
 };
 
 static void sender_init(struct sender *sd, struct server *s)
@@ -76,6 +81,7 @@ static void sender_init(struct sender *sd, struct server *s)
 	sd->s = s;
 	gm_buf_init(&sd->frame);
 	sd->zctx = NULL;
+	sd->batch = false;
 	if (s->zstd) {
 		sd->zctx = ZSTD_createCCtx();
 		if (!sd->zctx)
@@ -96,7 +102,8 @@ static bool flush(struct sender *sd)
 	struct server *s = sd->s;
 	bool ok;
 	pthread_mutex_lock(&s->out_lock);
-	if (!s->out_dead && gm_proto_write_all(s->out, sd->frame.data, sd->frame.len, NULL))
+	if (!s->out_dead && sd->frame.len &&
+	    gm_proto_write_all(s->out, sd->frame.data, sd->frame.len, NULL))
 		s->out_dead = true;
 	ok = !s->out_dead;
 	pthread_mutex_unlock(&s->out_lock);
@@ -107,6 +114,12 @@ static bool flush(struct sender *sd)
 static bool send_msg(struct sender *sd, const struct gm_proto_msg *m)
 {
 	gm_proto_encode(m, &sd->frame);
+	if (sd->batch && sd->frame.len < ANSWER_BATCH) {
+		pthread_mutex_lock(&sd->s->out_lock);
+		bool ok = !sd->s->out_dead;
+		pthread_mutex_unlock(&sd->s->out_lock);
+		return ok;
+	}
 	return flush(sd);
 }
 
@@ -553,7 +566,7 @@ static enum gm_rc hello(struct server *s, struct sender *sd, const char *root, b
 
 	gm_proto_msg_init(&m);
 	gm_proto_msg_init(&r);
-	rc = gm_proto_read_frame(s->in, &h, &payload, err);
+	rc = gm_proto_in_frame(&s->in, &h, &payload, err);
 	if (rc)
 		goto out;
 	if (h.type != GM_PROTO_HELLO) {
@@ -653,7 +666,7 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 	enum gm_rc rc;
 
 	memset(&s, 0, sizeof(s));
-	s.in = in_fd;
+	gm_proto_in_init(&s.in, in_fd);
 	/* Bigger pipes from and to sshd mean fewer wakeups per MiB (best effort: sockets and
 	 * capped kernels refuse it, which is fine). */
 	(void)fcntl(in_fd, F_SETPIPE_SZ, 1 << 20);
@@ -672,6 +685,7 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 		goto out;
 	sender_release(&sd);
 	sender_init(&sd, &s); /* now with zstd if it was agreed */
+	sd.batch = true;
 	dctx = ZSTD_createDCtx();
 	if (!dctx)
 		gm_xalloc_fail();
@@ -684,7 +698,9 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 	for (;;) {
 		const uint8_t *p;
 		gm_err_clear(&e);
-		rc = gm_proto_read_frame(in_fd, &h, &payload, &e);
+		if (!gm_proto_in_ready(&s.in))
+			flush(&sd); /* the answers so far, before waiting for more input */
+		rc = gm_proto_in_frame(&s.in, &h, &payload, &e);
 		if (rc == GM_ERR_UNREACHABLE) {
 			rc = GM_OK; /* the client closed the connection */
 			break;
@@ -730,6 +746,7 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 		gm_err_set(err, rc, "%s", gm_err_msg(&e));
 		break;
 	}
+	flush(&sd);
 
 out:
 	pthread_mutex_lock(&s.lock);
@@ -757,6 +774,7 @@ out:
 		free(r);
 	}
 	gm_sync_endpoint_close(s.ep);
+	gm_proto_in_release(&s.in);
 	ZSTD_freeDCtx(dctx);
 	sender_release(&sd);
 	gm_proto_msg_release(&m);

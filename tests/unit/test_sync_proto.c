@@ -606,23 +606,94 @@ static void test_read_frame_ends(void **state)
 	struct gm_proto_hdr h;
 	struct gm_buf payload = GM_BUF_INIT;
 	struct gm_err err = GM_ERR_INIT;
+	struct gm_proto_in in;
 	assert_int_equal(pipe(p), 0);
+	gm_proto_in_init(&in, p[0]);
 	/* a header promising 5 bytes, then 2 and the end */
 	assert_int_equal(write(p[1], "\x05\0\0\0\x03\0\x01\0\0\0ab", 12), 12);
 	close(p[1]);
-	assert_int_equal(gm_proto_read_frame(p[0], &h, &payload, &err), GM_ERR_UNREACHABLE);
-	assert_int_equal(gm_proto_read_frame(p[0], &h, &payload, &err), GM_ERR_UNREACHABLE);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_ERR_UNREACHABLE);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_ERR_UNREACHABLE);
 	close(p[0]);
+	gm_proto_in_release(&in);
 	/* a frame that is fine, then garbage */
 	assert_int_equal(pipe(p), 0);
+	gm_proto_in_init(&in, p[0]);
 	assert_int_equal(write(p[1], "\0\0\0\0\x03\0\x01\0\0\0GARBAGEGAR", 20), 20);
 	close(p[1]);
-	assert_int_equal(gm_proto_read_frame(p[0], &h, &payload, &err), GM_OK);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
 	assert_int_equal(h.type, GM_PROTO_OK);
-	assert_int_equal(gm_proto_read_frame(p[0], &h, &payload, &err), GM_ERR_PROTOCOL);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_ERR_PROTOCOL);
 	close(p[0]);
+	gm_proto_in_release(&in);
 	gm_buf_release(&payload);
 	gm_err_release(&err);
+}
+
+struct frames_writer {
+	int fd;
+	struct gm_buf frames;
+};
+
+static void *frames_writer_main(void *arg)
+{
+	struct frames_writer *fw = arg;
+	assert_int_equal(gm_proto_write_all(fw->fd, fw->frames.data, fw->frames.len, NULL), GM_OK);
+	close(fw->fd);
+	return NULL;
+}
+
+/* Frames come out of the reader's buffer whole and in order: two small frames from one
+ * write, then a DATA frame four times the buffer, then the end. */
+static void test_in_buffered(void **state)
+{
+	int p[2];
+	struct gm_proto_hdr h;
+	struct gm_buf payload = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_proto_msg m;
+	struct gm_proto_in in;
+	struct frames_writer fw = {.frames = GM_BUF_INIT};
+	pthread_t th;
+	size_t big = GM_PROTO_DATA_MAX;
+	uint8_t *data = malloc(big);
+	assert_non_null(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (uint8_t)(i * 7 + (i >> 11));
+	gm_proto_msg_init(&m);
+	m.type = GM_PROTO_OK;
+	m.id = 1;
+	gm_proto_encode(&m, &fw.frames);
+	m.id = 2;
+	gm_proto_encode(&m, &fw.frames);
+	gm_proto_encode_data(3, data, big, NULL, &fw.frames);
+	assert_true(big > 2 * GM_PROTO_IN_BUF);
+	assert_int_equal(pipe(p), 0);
+	fw.fd = p[1];
+	gm_proto_in_init(&in, p[0]);
+	assert_false(gm_proto_in_ready(&in));
+	assert_int_equal(pthread_create(&th, NULL, frames_writer_main, &fw), 0);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
+	assert_int_equal(h.id, 1);
+	/* the pipe's first read brought the second frame along */
+	assert_true(gm_proto_in_ready(&in));
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
+	assert_int_equal(h.id, 2);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
+	assert_int_equal(h.type, GM_PROTO_DATA);
+	assert_int_equal(h.id, 3);
+	assert_int_equal(payload.len, big);
+	assert_memory_equal(payload.data, data, big);
+	assert_false(gm_proto_in_ready(&in));
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_ERR_UNREACHABLE);
+	pthread_join(th, NULL);
+	close(p[0]);
+	gm_proto_in_release(&in);
+	gm_proto_msg_release(&m);
+	gm_buf_release(&fw.frames);
+	gm_buf_release(&payload);
+	gm_err_release(&err);
+	free(data);
 }
 
 /* ---- a server and a remote endpoint over a socketpair ---- */
@@ -1164,6 +1235,8 @@ static void test_server_refuses_escapes(void **state)
 		make_root(p.root);
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 		p.sfd = sv[1];
+		struct gm_proto_in in;
+		gm_proto_in_init(&in, sv[0]);
 		p.writable = true;
 		assert_int_equal(pthread_create(&p.thread, NULL, server_main, &p), 0);
 		gm_proto_msg_init(&m);
@@ -1178,23 +1251,23 @@ static void test_server_refuses_escapes(void **state)
 		gm_buf_adds(&m.a, bad[i]);
 		gm_proto_encode(&m, &frames);
 		assert_int_equal(gm_proto_write_all(sv[0], frames.data, frames.len, &err), GM_OK);
-		assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err), GM_OK);
+		assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
 		assert_int_equal(h.type, GM_PROTO_HELLO);
-		assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err), GM_OK);
+		assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
 		assert_int_equal(h.type, GM_PROTO_ERROR);
 		assert_int_equal(h.id, 0);
 		assert_int_equal(gm_proto_decode(&h, (uint8_t *)payload.data, &m, &err), GM_OK);
 		assert_int_equal(m.rc, GM_ERR_PROTOCOL);
 		assert_non_null(strstr(gm_buf_cstr(&m.b), "bad path in a MKDIR frame"));
 		/* the server hung up */
-		assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err),
-		                 GM_ERR_UNREACHABLE);
+		assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_ERR_UNREACHABLE);
 		pthread_join(p.thread, NULL);
 		assert_int_equal(p.server_rc, GM_ERR_PROTOCOL);
 		gm_buf_addf(&outside, "%s/../escape", p.root);
 		struct stat st;
 		assert_int_equal(stat(gm_buf_cstr(&outside), &st), -1);
 		assert_int_equal(stat("/tmp/gm-proto-abs", &st), -1);
+		gm_proto_in_release(&in);
 		close(sv[0]);
 		rm_rf(p.root);
 		gm_proto_msg_release(&m);
@@ -1216,6 +1289,8 @@ static void test_server_version_mismatch(void **state)
 	make_root(p.root);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	p.sfd = sv[1];
+	struct gm_proto_in in;
+	gm_proto_in_init(&in, sv[0]);
 	assert_int_equal(pthread_create(&p.thread, NULL, server_main, &p), 0);
 	gm_proto_msg_init(&m);
 	m.type = GM_PROTO_HELLO;
@@ -1223,7 +1298,7 @@ static void test_server_version_mismatch(void **state)
 	gm_buf_adds(&m.a, "9.9.9");
 	gm_proto_encode(&m, &frame);
 	assert_int_equal(gm_proto_write_all(sv[0], frame.data, frame.len, &err), GM_OK);
-	assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err), GM_OK);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
 	assert_int_equal(gm_proto_decode(&h, (uint8_t *)payload.data, &m, &err), GM_OK);
 	assert_int_equal(m.type, GM_PROTO_HELLO);
 	assert_int_equal(m.num, GM_PROTO_VERSION);
@@ -1233,6 +1308,7 @@ static void test_server_version_mismatch(void **state)
 	assert_non_null(strstr(gm_buf_cstr(&m.b), "gpumigrate 9.9.9) speaks 99"));
 	pthread_join(p.thread, NULL);
 	assert_int_equal(p.server_rc, GM_ERR_PROTOCOL);
+	gm_proto_in_release(&in);
 	close(sv[0]);
 	rm_rf(p.root);
 	gm_proto_msg_release(&m);
@@ -1352,10 +1428,12 @@ static void test_remote_all_connections_write(void **state)
 	struct gm_buf frame = GM_BUF_INIT, payload = GM_BUF_INIT;
 	struct gm_proto_msg m;
 	struct gm_proto_hdr h;
+	struct gm_proto_in in;
 	memcpy(q.root, p->root, sizeof(q.root));
 	q.writable = true;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	q.sfd = sv[1];
+	gm_proto_in_init(&in, sv[0]);
 	assert_int_equal(pthread_create(&q.thread, NULL, server_main, &q), 0);
 	gm_proto_msg_init(&m);
 	m.type = GM_PROTO_HELLO;
@@ -1366,7 +1444,7 @@ static void test_remote_all_connections_write(void **state)
 	memset(m.hash.b, 0xab, 16);
 	gm_proto_encode(&m, &frame);
 	assert_int_equal(gm_proto_write_all(sv[0], frame.data, frame.len, &err), GM_OK);
-	assert_int_equal(gm_proto_read_frame(sv[0], &h, &payload, &err), GM_OK);
+	assert_int_equal(gm_proto_in_frame(&in, &h, &payload, &err), GM_OK);
 	assert_int_equal(gm_proto_decode(&h, (uint8_t *)payload.data, &m, &err), GM_OK);
 	assert_int_equal(m.type, GM_PROTO_HELLO);
 	assert_int_equal(m.rc, GM_ERR_USAGE);
@@ -1375,6 +1453,7 @@ static void test_remote_all_connections_write(void **state)
 	pthread_join(q.thread, NULL);
 	assert_int_equal(q.server_rc, GM_ERR_USAGE);
 	close(sv[0]);
+	gm_proto_in_release(&in);
 	gm_proto_msg_release(&m);
 	gm_buf_release(&frame);
 	gm_buf_release(&payload);
@@ -1550,8 +1629,10 @@ static void *fake_main(void *arg)
 	struct gm_proto_hdr h;
 	struct gm_buf payload = GM_BUF_INIT, raw = GM_BUF_INIT;
 	struct gm_proto_msg m;
+	struct gm_proto_in in;
+	gm_proto_in_init(&in, fk->fd);
 	gm_proto_msg_init(&m);
-	if (gm_proto_read_frame(fk->fd, &h, &payload, NULL))
+	if (gm_proto_in_frame(&in, &h, &payload, NULL))
 		goto out;
 	m.type = GM_PROTO_HELLO;
 	m.num = fk->mode == FAKE_VERSION ? 99 : GM_PROTO_VERSION;
@@ -1560,7 +1641,7 @@ static void *fake_main(void *arg)
 	fake_send(fk->fd, &m);
 	if (fk->mode == FAKE_VERSION)
 		goto out;
-	if (gm_proto_read_frame(fk->fd, &h, &payload, NULL))
+	if (gm_proto_in_frame(&in, &h, &payload, NULL))
 		goto out;
 	if (fk->mode == FAKE_BAD_LIST || fk->mode == FAKE_ABS_LIST) {
 		struct gm_sync_meta meta = sample_meta();
@@ -1577,11 +1658,11 @@ static void *fake_main(void *arg)
 		gm_proto_hdr_encode(&rh, (uint8_t *)raw.data + at);
 		gm_proto_write_all(fk->fd, raw.data, raw.len, NULL);
 		/* wait for the client to hang up */
-		while (!gm_proto_read_frame(fk->fd, &h, &payload, NULL))
+		while (!gm_proto_in_frame(&in, &h, &payload, NULL))
 			;
 	} else if (fk->mode == FAKE_SILENT) {
 		int commits = h.type == GM_PROTO_COMMIT;
-		while (commits < 3 && !gm_proto_read_frame(fk->fd, &h, &payload, NULL))
+		while (commits < 3 && !gm_proto_in_frame(&in, &h, &payload, NULL))
 			commits += h.type == GM_PROTO_COMMIT;
 	} else if (fk->mode == FAKE_DIE_READ) {
 		static uint8_t data[4096];
@@ -1592,6 +1673,7 @@ static void *fake_main(void *arg)
 out:
 	shutdown(fk->fd, SHUT_RDWR);
 	close(fk->fd);
+	gm_proto_in_release(&in);
 	gm_proto_msg_release(&m);
 	gm_buf_release(&payload);
 	gm_buf_release(&raw);
@@ -1742,6 +1824,7 @@ int main(void)
 	        cmocka_unit_test(test_bad_paths_and_names),
 	        cmocka_unit_test(test_oversize_fields),
 	        cmocka_unit_test(test_read_frame_ends),
+	        cmocka_unit_test(test_in_buffered),
 	        cmocka_unit_test(test_remote_tree_operations),
 	        cmocka_unit_test(test_remote_large_file),
 	        cmocka_unit_test(test_remote_large_file_zstd),
