@@ -138,12 +138,22 @@ void gm_sync_local_meta_from_stat(const struct stat *st, struct gm_sync_meta *m)
 
 /* ---- resolving directories beneath the root ---- */
 
+/* Drops a reference to a cached directory; the last one closes it. */
+static void dir_unref(struct local_dir *d)
+{
+	if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1) {
+		close(d->fd);
+		free(d->path);
+		free(d);
+	}
+}
+
 void gm_sync_local_dref_put(struct local_dref *d)
 {
-	if (d->own && d->fd >= 0)
-		close(d->fd);
+	if (d->cached)
+		dir_unref(d->cached);
 	d->fd = -1;
-	d->own = false;
+	d->cached = NULL;
 }
 
 /* Opens directory rel (non-empty) below base without following any symlink. */
@@ -209,111 +219,96 @@ static int open_beneath(struct local_ep *ep, int base, const char *rel, size_t l
 
 /* Whether a cached directory was removed since (by another writer of the same root: the
  * other connections of a run have their own caches). A removed directory has no links. */
-static bool slot_stale(const struct local_dir_slot *s)
+static bool dir_stale(const struct local_dir *d)
 {
 	struct stat st;
-	return fstat(s->fd, &st) < 0 || st.st_nlink == 0;
+	return fstat(d->fd, &st) < 0 || st.st_nlink == 0;
 }
 
-static void slot_clear(struct local_dir_slot *s)
+/* Empties cache slot i (ep->mu held). */
+static void slot_clear(struct local_ep *ep, size_t i)
 {
-	close(s->fd);
-	GM_FREE(s->path);
-	s->len = 0;
+	dir_unref(ep->cache[i]);
+	ep->cache[i] = NULL;
+}
+
+/* Lends cached directory d to out (ep->mu held). */
+static void dir_lend(struct local_ep *ep, struct local_dir *d, struct local_dref *out)
+{
+	d->used = ++ep->tick;
+	atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+	out->fd = d->fd;
+	out->cached = d;
 }
 
 /* A descriptor of directory dir[0..len) (len 0: the root). */
 int gm_sync_local_dir_open(struct local_ep *ep, const char *dir, size_t len, struct local_dref *out)
 {
-	out->fd = -1;
-	out->own = false;
+	*out = (struct local_dref)LOCAL_DREF_INIT;
 	if (len == 0) {
 		out->fd = ep->rootfd;
 		return 0;
 	}
-	int base = ep->rootfd;
-	bool base_own = false;
+	/* the deepest cached ancestor (or the directory itself) to start from, checked for
+	 * removal outside the lock (fstat is a system call, and every file comes here) */
+	struct local_dref base = LOCAL_DREF_INIT;
 	size_t skip = 0;
-
-	pthread_mutex_lock(&ep->mu);
-	struct local_dir_slot *best = NULL;
-	for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
-		struct local_dir_slot *s = &ep->cache[i];
-		if (!s->path)
-			continue;
-		if (s->len == len && memcmp(s->path, dir, len) == 0) {
-			if (slot_stale(s)) {
-				slot_clear(s);
+	for (;;) {
+		pthread_mutex_lock(&ep->mu);
+		struct local_dir *best = NULL;
+		for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
+			struct local_dir *d = ep->cache[i];
+			if (!d || d->len > len || memcmp(d->path, dir, d->len) != 0 ||
+			    (d->len < len && dir[d->len] != '/') || (best && d->len <= best->len))
 				continue;
-			}
-			s->used = ++ep->tick;
-			int fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
-			int e = errno;
-			pthread_mutex_unlock(&ep->mu);
-			if (fd < 0)
-				return e;
-			out->fd = fd;
-			out->own = true;
-			return 0;
+			best = d;
 		}
-		if (s->len < len && dir[s->len] == '/' && memcmp(s->path, dir, s->len) == 0 &&
-		    (!best || s->len > best->len))
-			best = s;
+		if (best)
+			dir_lend(ep, best, &base);
+		pthread_mutex_unlock(&ep->mu);
+		if (!best || !dir_stale(best))
+			break;
+		pthread_mutex_lock(&ep->mu);
+		for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++)
+			if (ep->cache[i] == best)
+				slot_clear(ep, i);
+		pthread_mutex_unlock(&ep->mu);
+		gm_sync_local_dref_put(&base);
 	}
-	if (best && slot_stale(best)) {
-		slot_clear(best);
-		best = NULL;
+	if (base.cached && base.cached->len == len) {
+		*out = base;
+		return 0;
 	}
-	if (best) {
-		best->used = ++ep->tick;
-		base = fcntl(best->fd, F_DUPFD_CLOEXEC, 0);
-		if (base < 0) {
-			base = ep->rootfd;
-		} else {
-			base_own = true;
-			skip = best->len + 1;
-		}
-	}
-	pthread_mutex_unlock(&ep->mu);
+	if (base.cached)
+		skip = base.cached->len + 1;
 
 	int e = 0;
-	int fd = open_beneath(ep, base, dir + skip, len - skip, &e);
-	if (base_own)
-		close(base);
+	int fd = open_beneath(ep, base.cached ? base.fd : ep->rootfd, dir + skip, len - skip, &e);
+	gm_sync_local_dref_put(&base);
 	if (fd < 0)
 		return e;
 
-	int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (keep >= 0) {
-		pthread_mutex_lock(&ep->mu);
-		struct local_dir_slot *victim = NULL;
-		bool present = false;
-		for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
-			struct local_dir_slot *s = &ep->cache[i];
-			if (s->path && s->len == len && memcmp(s->path, dir, len) == 0) {
-				present = true; /* another thread got there first */
-				break;
-			}
-			if (!victim || !s->path || (victim->path && s->used < victim->used))
-				victim = s;
+	struct local_dir *d = gm_xcalloc(1, sizeof(*d));
+	d->path = gm_xstrndup(dir, len);
+	d->len = len;
+	d->fd = fd;
+	atomic_init(&d->refs, 1); /* the cache's */
+	pthread_mutex_lock(&ep->mu);
+	size_t victim = 0;
+	for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
+		struct local_dir *c = ep->cache[i];
+		if (c && c->len == len && memcmp(c->path, dir, len) == 0) {
+			victim = i; /* another thread got there first: ours replaces it */
+			break;
 		}
-		if (!present) {
-			if (victim->path) {
-				close(victim->fd);
-				free(victim->path);
-			}
-			victim->path = gm_xstrndup(dir, len);
-			victim->len = len;
-			victim->fd = keep;
-			victim->used = ++ep->tick;
-			keep = -1;
-		}
-		pthread_mutex_unlock(&ep->mu);
-		if (keep >= 0)
-			close(keep);
+		if (!c || (ep->cache[victim] && c->used < ep->cache[victim]->used))
+			victim = i;
 	}
-	out->fd = fd;
-	out->own = true;
+	if (ep->cache[victim])
+		slot_clear(ep, victim);
+	ep->cache[victim] = d;
+	dir_lend(ep, d, out);
+	pthread_mutex_unlock(&ep->mu);
 	return 0;
 }
 
@@ -322,10 +317,10 @@ void gm_sync_local_dir_forget(struct local_ep *ep, const char *dir, size_t len)
 {
 	pthread_mutex_lock(&ep->mu);
 	for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
-		struct local_dir_slot *s = &ep->cache[i];
-		if (s->path && s->len >= len && memcmp(s->path, dir, len) == 0 &&
-		    (s->len == len || s->path[len] == '/'))
-			slot_clear(s);
+		struct local_dir *d = ep->cache[i];
+		if (d && d->len >= len && memcmp(d->path, dir, len) == 0 &&
+		    (d->len == len || d->path[len] == '/'))
+			slot_clear(ep, i);
 	}
 	pthread_mutex_unlock(&ep->mu);
 }
@@ -348,8 +343,7 @@ enum gm_rc gm_sync_local_resolve(struct local_ep *ep, const char *path, struct l
 void gm_sync_local_temp_name(struct local_ep *ep, char out[64])
 {
 	uint64_t n = atomic_fetch_add(&ep->seq, 1);
-	snprintf(out, 64, "tmp.%ld.%08x.%llu", (long)getpid(), (unsigned)ep->nonce,
-	         (unsigned long long)n);
+	snprintf(out, 64, "tmp.%ld.%08x.%llu", ep->pid, (unsigned)ep->nonce, (unsigned long long)n);
 }
 
 /* ---- metadata ---- */
@@ -394,12 +388,9 @@ static void local_close(struct gm_sync_endpoint *gep)
 	struct local_ep *ep = local_ep_of(gep);
 	if (!ep)
 		return;
-	for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++) {
-		if (ep->cache[i].path) {
-			close(ep->cache[i].fd);
-			free(ep->cache[i].path);
-		}
-	}
+	for (size_t i = 0; i < GM_SYNC_LOCAL_DIR_CACHE; i++)
+		if (ep->cache[i])
+			slot_clear(ep, i);
 	if (ep->lockfd >= 0)
 		close(ep->lockfd); /* drops the flock */
 	if (ep->areafd >= 0)
@@ -637,8 +628,9 @@ enum gm_rc gm_sync_local_open(const char *root, const struct gm_sync_open_opts *
 	atomic_init(&ep->openat2, use2);
 	atomic_init(&ep->seq, 0);
 
+	ep->pid = (long)getpid();
 	if (getrandom(&ep->nonce, sizeof(ep->nonce), GRND_NONBLOCK) != sizeof(ep->nonce))
-		ep->nonce = (uint32_t)(uintptr_t)ep ^ (uint32_t)getpid();
+		ep->nonce = (uint32_t)(uintptr_t)ep ^ (uint32_t)ep->pid;
 	if (writable)
 		rc = open_area(ep, root, opts->join_token, err);
 out:

@@ -20,12 +20,15 @@
 /* Parent directory descriptors kept per endpoint. */
 #define GM_SYNC_LOCAL_DIR_CACHE 32
 
-/* One cached parent directory. */
-struct local_dir_slot {
-	char *path; /* NULL: empty */
+/* One cached parent directory. The cache holds a reference and so does every borrower
+ * (struct local_dref): the descriptor is closed with the last, so a borrower never needs a
+ * copy of it. */
+struct local_dir {
+	char *path;
 	size_t len;
 	int fd; /* O_PATH|O_DIRECTORY */
-	uint64_t used;
+	atomic_uint refs;
+	uint64_t used; /* under the endpoint's mu */
 };
 
 /* The endpoint; base comes first so a struct gm_sync_endpoint * converts to it. */
@@ -37,22 +40,23 @@ struct local_ep {
 	bool secondary; /* joined another open's lock (join_token) */
 	char token[33]; /* a primary writable open: the token in the lock file */
 	uint32_t nonce; /* makes temporary names unique among this process's opens */
+	long pid;       /* this process, in temporary names */
 	atomic_bool openat2;
-	atomic_uint_fast64_t seq; /* unique temporary names */
-	pthread_mutex_t mu;       /* the directory cache */
-	struct local_dir_slot cache[GM_SYNC_LOCAL_DIR_CACHE];
+	atomic_uint_fast64_t seq;                         /* unique temporary names */
+	pthread_mutex_t mu;                               /* the directory cache */
+	struct local_dir *cache[GM_SYNC_LOCAL_DIR_CACHE]; /* NULL: an empty slot */
 	uint64_t tick;
 };
 
-/* A directory descriptor that may be borrowed (the root) or owned (closed on release). */
+/* A directory descriptor: the root's (borrowed) or a cached one (a reference held). */
 struct local_dref {
 	int fd;
-	bool own;
+	struct local_dir *cached;
 };
 
-#define LOCAL_DREF_INIT   \
-	{                 \
-		-1, false \
+#define LOCAL_DREF_INIT  \
+	{                \
+		-1, NULL \
 	}
 
 static inline struct local_ep *local_ep_of(struct gm_sync_endpoint *ep)
