@@ -1,6 +1,7 @@
 /* `gpumigrate k8s mirror`: copies images between registries (GCR / Artifact Registry to an
  * on-prem Harbor or registry) with the OCI registry client in src/k8s/oci.h; shows
  * progress on a TTY and a summary, or --json. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,6 +171,27 @@ static bool parse_size(const char *s, size_t *out)
 	return ok;
 }
 
+static volatile sig_atomic_t mirror_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	mirror_stop = 1;
+}
+
+/* The first SIGINT or SIGTERM lets the uploads in flight finish their chunk and keep their
+ * journals (so the next run resumes them); a second one ends the process at once. */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 {
 	struct gm_oci_mirror_opts o = {0};
@@ -248,6 +270,7 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 	struct gm_json j;
 	struct progress prog = {0};
 	size_t n_images = 0, ok = 0, failed = 0;
+	bool interrupted = false;
 	gm_oci_map_init(&map);
 	gm_oci_ref_init(&src);
 	gm_oci_ref_init(&dst);
@@ -266,6 +289,8 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 	prog.on = !no_progress && !cli->json && !cli->quiet && isatty(STDERR_FILENO);
 	o.progress = on_progress;
 	o.progress_ctx = &prog;
+	o.stop = &mirror_stop;
+	catch_stop_signals();
 	if (gm_oci_mirror_new(&o, &m, &err) != GM_OK) {
 		code = gm_cli_fail(cli, &err);
 		goto out;
@@ -273,7 +298,7 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 	gm_json_init(&j, &out, true);
 	gm_json_begin_object(&j, NULL);
 	gm_json_begin_array(&j, "images");
-	for (size_t i = 0; i < n_images; i++) {
+	for (size_t i = 0; i < n_images && !interrupted; i++) {
 		const char *s = map_path ? im.v[i] : args[2 * i];
 		const char *d = NULL;
 		struct gm_oci_stats before = st;
@@ -296,6 +321,7 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 			gm_info("copying '%s' to '%s'", s, d);
 			enum gm_rc rc = gm_oci_mirror_copy(m, &src, &dst, &st, &err);
 			progress_clear(&prog);
+			interrupted = rc == GM_ERR_INTERRUPTED;
 			if (rc == GM_OK)
 				status = st.images_skipped > before.images_skipped ? "present"
 				                                                   : "copied";
@@ -316,6 +342,7 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 		gm_json_uint(&j, "blobs_mounted", st.blobs_mounted - before.blobs_mounted);
 		gm_json_uint(&j, "blobs_skipped", st.blobs_skipped - before.blobs_skipped);
 		gm_json_uint(&j, "bytes", st.bytes - before.bytes);
+		gm_json_uint(&j, "bytes_resumed", st.bytes_resumed - before.bytes_resumed);
 		if (strcmp(status, "failed") == 0)
 			gm_json_str(&j, "error", gm_err_msg(&err));
 		gm_json_end_object(&j);
@@ -331,6 +358,7 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 	gm_json_uint(&j, "blobs_mounted", st.blobs_mounted);
 	gm_json_uint(&j, "blobs_skipped", st.blobs_skipped);
 	gm_json_uint(&j, "bytes", st.bytes);
+	gm_json_uint(&j, "bytes_resumed", st.bytes_resumed);
 	gm_json_end_object(&j);
 	gm_json_end_object(&j);
 	gm_buf_addch(&out, '\n');
@@ -349,12 +377,22 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 		            (unsigned long long)st.blobs_skipped);
 		gm_buf_adds(&out, "bytes      ");
 		human_bytes(st.bytes, &out);
+		if (st.bytes_resumed) {
+			gm_buf_adds(&out, " sent, ");
+			human_bytes(st.bytes_resumed, &out);
+			gm_buf_adds(&out, " resumed from an earlier run");
+		}
 		gm_buf_addch(&out, '\n');
 	}
 	if (!cli->quiet || cli->json)
 		code = gm_cli_emit(&out);
 	if (code == GM_EXIT_OK && failed)
 		code = ok ? GM_EXIT_PARTIAL : GM_EXIT_ERROR;
+	if (interrupted) {
+		gm_error("interrupted: uploads in flight are kept; run the same command again to "
+		         "resume them");
+		code = 130;
+	}
 out:
 	for (size_t i = 0; i < im.n; i++)
 		free(im.v[i]);

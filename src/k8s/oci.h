@@ -6,6 +6,7 @@
 #ifndef GM_K8S_OCI_H
 #define GM_K8S_OCI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,7 +111,8 @@ struct gm_oci_stats {
 	uint64_t images_copied, images_skipped, images_failed;
 	uint64_t manifests_copied, manifests_skipped;
 	uint64_t blobs_copied, blobs_skipped, blobs_mounted;
-	uint64_t bytes; /* blob bytes uploaded */
+	uint64_t bytes;         /* blob bytes uploaded by this run */
+	uint64_t bytes_resumed; /* blob bytes an earlier run's upload held, not sent again */
 };
 
 struct gm_oci_mirror_opts {
@@ -123,6 +125,11 @@ struct gm_oci_mirror_opts {
 	 * image's blob bytes, blobs done and blobs in all. NULL: none. */
 	void (*progress)(void *ctx, uint64_t bytes, uint64_t total, unsigned done, unsigned blobs);
 	void *progress_ctx;
+	/* Set (by a signal handler) to stop: no new blob starts, and a blob being uploaded
+	 * stops after the chunk in flight, its journal kept, so the next run resumes it (a
+	 * registry built on the CNCF distribution registry cannot resume a chunk cut in the
+	 * middle). The copy then fails with GM_ERR_INTERRUPTED. NULL: never. */
+	volatile sig_atomic_t *stop;
 };
 
 struct gm_oci_mirror;
@@ -135,7 +142,9 @@ void gm_oci_mirror_free(struct gm_oci_mirror *m);
 
 /* Copies src to dst. dst without tag or digest takes src's tag; src without either is
  * ":latest". Already-present blobs and manifests are skipped, so a second run copies
- * nothing. Counters go into stats (added to). A blob whose bytes do not hash to its digest
+ * nothing. A chunked upload an earlier run left unfinished (its journal: k8s/oci_resume.h)
+ * is resumed from what the registry says it holds; the whole blob is still downloaded and
+ * hashed. Counters go into stats (added to). A blob whose bytes do not hash to its digest
  * is refused (GM_ERR_MISMATCH) and never committed. Wrong credentials are
  * GM_ERR_PERMISSION. */
 enum gm_rc gm_oci_mirror_copy(struct gm_oci_mirror *m, const struct gm_oci_ref *src,

@@ -1,7 +1,8 @@
 /* Copies images between registries: the manifest walk (index → platform manifests →
  * config and layers), the parallel blob copies (HEAD at the destination, cross-repository
  * mount, else a chunked upload fed by a concurrent download of the source blob and hashed
- * on the way), and the manifest PUTs, children before the index, with their exact bytes. */
+ * on the way, journalled so a later run resumes it), and the manifest PUTs, children
+ * before the index, with their exact bytes. */
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 
 #include "k8s/oci.h"
 #include "k8s/oci_http.h"
+#include "k8s/oci_resume.h"
 #include "util/doc.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -29,6 +31,7 @@ struct gm_oci_mirror {
 	struct gm_oci_mirror_opts o;
 	struct gm_oci_registry *regs;
 	CURL *h;
+	atomic_bool journal_warned; /* the upload journal failed once: said so */
 };
 
 enum gm_rc gm_oci_mirror_new(const struct gm_oci_mirror_opts *opts, struct gm_oci_mirror **out,
@@ -484,6 +487,21 @@ static void *download_main(void *arg)
 	return NULL;
 }
 
+/* Where err's message quotes the upload URL (libcurl's transport errors do), it says "the
+ * upload URL" instead: the URL is a capability for the upload, kept in the journal only. */
+static void redact_url(struct gm_err *err, const char *url)
+{
+	const char *msg = gm_err_msg(err), *at = url && *url ? strstr(msg, url) : NULL;
+	if (!at)
+		return;
+	struct gm_buf b = GM_BUF_INIT;
+	gm_buf_add(&b, msg, (size_t)(at - msg));
+	gm_buf_adds(&b, "the upload URL");
+	gm_buf_adds(&b, at + strlen(url));
+	gm_err_set(err, err->rc, "%s", gm_buf_cstr(&b));
+	gm_buf_release(&b);
+}
+
 /* PATCHes chunk (at offset start of the upload) to *loc, re-asking the upload's status and
  * resending the rest after a failure. *loc follows the registry's new Location. */
 static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, const char *scope,
@@ -506,6 +524,8 @@ static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, 
 		                       .scope = scope,
 		                       .body_cap = 16 << 10};
 		rc = gm_oci_http(j->dst, h, &q, &rs, err);
+		if (rc != GM_OK)
+			redact_url(err, gm_buf_cstr(loc));
 		if (rc == GM_OK && rs.status == 202 && rs.location.len) {
 			gm_oci_abs_url(j->dst, gm_buf_cstr(&rs.location), &url);
 			gm_buf_reset(loc);
@@ -526,6 +546,8 @@ static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, 
 		                        .body_cap = 16 << 10};
 		uint64_t have = 0;
 		rc = gm_oci_http(j->dst, h, &st, &rs, err);
+		if (rc != GM_OK)
+			redact_url(err, gm_buf_cstr(loc));
 		if (rc != GM_OK || rs.status != 204 ||
 		    gm_oci_parse_range(gm_buf_cstr(&rs.range), &have) != GM_OK || have < start ||
 		    have > start + len) {
@@ -555,11 +577,86 @@ out:
 
 enum blob_result { BLOB_COPIED, BLOB_SKIPPED, BLOB_MOUNTED };
 
+/* Says once per session that the upload journal cannot be kept, and stops using it for
+ * this blob: the copy goes on, only a rerun after an interruption starts from zero. */
+static void journal_give_up(struct image_job *j, struct gm_oci_resume *jr, struct gm_err *jerr)
+{
+	if (!atomic_exchange(&j->m->journal_warned, true))
+		gm_warn("%s; an interrupted copy will start its blobs again", gm_err_msg(jerr));
+	gm_buf_reset(&jr->path);
+	gm_err_clear(jerr);
+}
+
+/* Asks the registry about the upload an earlier run journalled for this blob. When it
+ * still holds one whose bytes fit the blob, *have gets their count and loc the URL to go
+ * on with; otherwise the journal goes (and an upload the registry still has but that does
+ * not fit is cancelled) and *have is 0. Only a failure to reach the registry is an error
+ * (the journal stays for the next try). The saved URL is never logged. */
+static enum gm_rc resume_probe(struct image_job *j, CURL *h, const struct desc *d,
+                               struct gm_oci_resume *jr, const char *scope, struct gm_buf *loc,
+                               uint64_t *have, struct gm_err *err)
+{
+	struct gm_oci_resp rs = {0};
+	struct gm_err gerr = GM_ERR_INIT;
+	uint64_t n = 0;
+	enum gm_rc rc = GM_OK;
+	*have = 0;
+	if (!gm_oci_resume_load(jr)) { /* absent, or unusable: as good as absent */
+		gm_oci_resume_remove(jr);
+		goto out;
+	}
+	struct gm_oci_req st = {.method = "GET",
+	                        .url = gm_buf_cstr(&jr->location),
+	                        .scope = scope,
+	                        .body_cap = 16 << 10};
+	enum gm_rc grc = gm_oci_http(j->dst, h, &st, &rs, &gerr);
+	if (grc == GM_ERR_UNREACHABLE) {
+		rc = gm_err_set(err, grc, "cannot reach '%s' to resume the upload of %s",
+		                j->dst->host, d->digest);
+		goto out;
+	}
+	/* "0-0" is what the registry says for 0 bytes and for 1: not worth resuming */
+	if (grc == GM_OK && rs.status == 204 &&
+	    gm_oci_parse_range(gm_buf_cstr(&rs.range), &n) == GM_OK && n > 1 && n <= d->size) {
+		if (rs.location.len)
+			gm_oci_abs_url(j->dst, gm_buf_cstr(&rs.location), loc);
+		else {
+			gm_buf_reset(loc);
+			gm_buf_add(loc, jr->location.data, jr->location.len);
+			gm_buf_grow(loc, 0);
+		}
+		*have = n;
+		gm_info("resuming the upload of %s to '%s/%s' at %llu of %llu bytes", d->digest,
+		        j->dst->host, j->dst_repo, (unsigned long long)n,
+		        (unsigned long long)d->size);
+		goto out;
+	}
+	gm_info("the earlier upload of %s is gone; starting it again", d->digest);
+	gm_debug("its status: HTTP %ld, Range '%s'", rs.status, gm_buf_cstr(&rs.range));
+	if (grc == GM_OK && rs.status == 204) { /* there, but not usable: cancel it */
+		struct gm_oci_req del = {
+		        .method = "DELETE", .url = gm_buf_cstr(&jr->location), .scope = scope};
+		gm_oci_http(j->dst, h, &del, &rs, &gerr);
+	}
+	gm_oci_resume_remove(jr);
+out:
+	gm_err_release(&gerr);
+	gm_oci_resp_release(&rs);
+	return rc;
+}
+
+static bool stop_asked(const struct gm_oci_mirror *m)
+{
+	return m->o.stop && *m->o.stop;
+}
+
 static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
-                            enum blob_result *res, struct gm_err *err)
+                            enum blob_result *res, uint64_t *resumed, struct gm_err *err)
 {
 	struct gm_buf url = GM_BUF_INIT, scope = GM_BUF_INIT, loc = GM_BUF_INIT;
 	struct gm_oci_resp rs = {0};
+	struct gm_oci_resume jr;
+	struct gm_err jerr = GM_ERR_INIT;
 	struct pipe pp;
 	pthread_t th;
 	struct download dl = {0};
@@ -567,7 +664,15 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 	char *chunk = NULL;
 	enum gm_rc rc;
 	size_t chunk_size = j->m->o.chunk_size;
+	uint64_t resume_at = 0, held = 0; /* held: what the registry had at the start */
+	bool journalled = false;          /* a journal on disk names this upload */
+	*resumed = 0;
 	memset(&pp, 0, sizeof(pp));
+	if (stop_asked(j->m))
+		return gm_err_set(err, GM_ERR_INTERRUPTED, "interrupted before blob %s", d->digest);
+	gm_oci_resume_init(&jr, j->dst->base, j->dst_repo, d->digest);
+	if (gm_oci_resume_open(&jr, &jerr) != GM_OK)
+		journal_give_up(j, &jr, &jerr);
 	gm_buf_addf(&scope, "repository:%s:pull,push", j->dst_repo);
 	repo_url(j->dst, j->dst_repo, "blobs", d->digest, &url);
 	struct gm_oci_req head = {
@@ -575,33 +680,42 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 	if ((rc = gm_oci_http(j->dst, h, &head, &rs, err)) != GM_OK)
 		goto out;
 	if (rs.status == 200) {
+		gm_oci_resume_remove(&jr);
 		*res = BLOB_SKIPPED;
 		goto out;
 	}
-	gm_buf_reset(&url);
-	gm_buf_addf(&url, "%s/v2/%s/blobs/uploads/", j->dst->base, j->dst_repo);
-	if (j->src == j->dst && strcmp(j->src_repo, j->dst_repo) != 0) {
-		char *e = curl_easy_escape(h, j->src_repo, 0);
-		gm_buf_addf(&url, "?mount=%s&from=%s", d->digest, e ? e : "");
-		curl_free(e);
-		gm_buf_addf(&scope, " repository:%s:pull", j->src_repo);
-	}
-	struct gm_oci_req post = {.method = "POST",
-	                          .url = gm_buf_cstr(&url),
-	                          .scope = gm_buf_cstr(&scope),
-	                          .body_cap = 16 << 10};
-	if ((rc = gm_oci_http(j->dst, h, &post, &rs, err)) != GM_OK)
+	if ((rc = resume_probe(j, h, d, &jr, gm_buf_cstr(&scope), &loc, &resume_at, err)) != GM_OK)
 		goto out;
-	if (rs.status == 201 && j->src == j->dst) {
-		*res = BLOB_MOUNTED;
-		goto out;
+	held = resume_at;
+	journalled = held > 0;
+	if (!resume_at) {
+		gm_buf_reset(&url);
+		gm_buf_addf(&url, "%s/v2/%s/blobs/uploads/", j->dst->base, j->dst_repo);
+		if (j->src == j->dst && strcmp(j->src_repo, j->dst_repo) != 0) {
+			char *e = curl_easy_escape(h, j->src_repo, 0);
+			gm_buf_addf(&url, "?mount=%s&from=%s", d->digest, e ? e : "");
+			curl_free(e);
+			gm_buf_addf(&scope, " repository:%s:pull", j->src_repo);
+		}
+		struct gm_oci_req post = {.method = "POST",
+		                          .url = gm_buf_cstr(&url),
+		                          .scope = gm_buf_cstr(&scope),
+		                          .body_cap = 16 << 10};
+		if ((rc = gm_oci_http(j->dst, h, &post, &rs, err)) != GM_OK)
+			goto out;
+		if (rs.status == 201 && j->src == j->dst) {
+			gm_oci_resume_remove(&jr);
+			*res = BLOB_MOUNTED;
+			goto out;
+		}
+		if (rs.status != 202 || !rs.location.len) {
+			rc = gm_err_set(err, GM_ERR_PROTOCOL,
+			                "POST upload to '%s/%s': HTTP %ld: %.300s", j->dst->host,
+			                j->dst_repo, rs.status, gm_buf_cstr(&rs.body));
+			goto out;
+		}
+		gm_oci_abs_url(j->dst, gm_buf_cstr(&rs.location), &loc);
 	}
-	if (rs.status != 202 || !rs.location.len) {
-		rc = gm_err_set(err, GM_ERR_PROTOCOL, "POST upload to '%s/%s': HTTP %ld: %.300s",
-		                j->dst->host, j->dst_repo, rs.status, gm_buf_cstr(&rs.body));
-		goto out;
-	}
-	gm_oci_abs_url(j->dst, gm_buf_cstr(&rs.location), &loc);
 
 	/* the download, hashed as it arrives, into a ring the uploader drains */
 	pthread_mutex_init(&pp.mu, NULL);
@@ -628,7 +742,16 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 	chunk = gm_xmalloc(chunk_size);
 	uint64_t off = 0;
 	bool monolithic = false;
-	for (;;) {
+	/* what the registry already holds: hashed by the download, not sent again */
+	while (off < resume_at) {
+		size_t want = resume_at - off < chunk_size ? (size_t)(resume_at - off) : chunk_size;
+		size_t got = pipe_read(&pp, chunk, want);
+		if (got == 0)
+			break;
+		off += got;
+		atomic_fetch_add(&j->bytes_done, got);
+	}
+	while (off == resume_at) { /* else the download stopped early */
 		size_t got = pipe_read(&pp, chunk, chunk_size);
 		if (got == 0)
 			break;
@@ -641,13 +764,33 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 		if (rc != GM_OK)
 			goto out;
 		off += got;
+		resume_at = off; /* stays in step: what is sent from here on is new */
 		atomic_fetch_add(&j->bytes_done, got);
+		if (jr.path.len) { /* the registry has acknowledged up to off */
+			gm_buf_reset(&jr.location);
+			gm_buf_add(&jr.location, loc.data, loc.len);
+			gm_buf_grow(&jr.location, 0);
+			jr.acked = off;
+			if (gm_oci_resume_save(&jr, &jerr) == GM_OK)
+				journalled = true;
+			else
+				journal_give_up(j, &jr, &jerr);
+		}
+		if (off < d->size && stop_asked(j->m)) { /* the upload stays for the next run */
+			rc = gm_err_set(err, GM_ERR_INTERRUPTED,
+			                "interrupted with %llu of %llu bytes of blob %s sent",
+			                (unsigned long long)off, (unsigned long long)d->size,
+			                d->digest);
+			goto out;
+		}
 	}
 	pthread_join(th, NULL);
 	started = false;
 	if (dl.rc != GM_OK) {
 		rc = dl.rc;
 		gm_err_set(err, rc, "%s", gm_err_msg(&dl.err));
+		if (rc != GM_ERR_MISMATCH && journalled)
+			goto out; /* the upload and its journal stay for a rerun */
 		goto cancel;
 	}
 	if (off != d->size || strcmp(gm_buf_cstr(&dl.digest), d->digest) != 0) {
@@ -667,17 +810,22 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 	                         .body_len = monolithic ? (size_t)off : 0,
 	                         .scope = gm_buf_cstr(&scope),
 	                         .body_cap = 16 << 10};
-	if ((rc = gm_oci_http(j->dst, h, &put, &rs, err)) != GM_OK)
+	if ((rc = gm_oci_http(j->dst, h, &put, &rs, err)) != GM_OK) {
+		redact_url(err, gm_buf_cstr(&loc));
 		goto out;
-	if (rs.status != 201) {
+	}
+	if (rs.status != 201) { /* refused: a rerun must not resume this upload */
 		rc = gm_err_set(err, GM_ERR_PROTOCOL, "PUT blob '%s' to '%s/%s': HTTP %ld: %.300s",
 		                d->digest, j->dst->host, j->dst_repo, rs.status,
 		                gm_buf_cstr(&rs.body));
+		gm_oci_resume_remove(&jr);
 		goto out;
 	}
+	gm_oci_resume_remove(&jr);
 	if (monolithic)
 		atomic_fetch_add(&j->bytes_done, off);
 	*res = BLOB_COPIED;
+	*resumed = held;
 	goto out;
 cancel : {
 	struct gm_err ignore = GM_ERR_INIT;
@@ -685,6 +833,7 @@ cancel : {
 	        .method = "DELETE", .url = gm_buf_cstr(&loc), .scope = gm_buf_cstr(&scope)};
 	gm_oci_http(j->dst, h, &del, &rs, &ignore);
 	gm_err_release(&ignore);
+	gm_oci_resume_remove(&jr);
 }
 out:
 	if (started) {
@@ -705,6 +854,8 @@ out:
 	gm_buf_release(&dl.digest);
 	free(chunk);
 	gm_oci_resp_release(&rs);
+	gm_oci_resume_release(&jr);
+	gm_err_release(&jerr);
 	gm_buf_release(&loc);
 	gm_buf_release(&scope);
 	gm_buf_release(&url);
@@ -723,7 +874,8 @@ static void *worker_main(void *arg)
 		if (i >= j->n)
 			break;
 		enum blob_result res = BLOB_COPIED;
-		enum gm_rc rc = h ? copy_blob(j, h, &j->blobs[i], &res, &err)
+		uint64_t resumed = 0;
+		enum gm_rc rc = h ? copy_blob(j, h, &j->blobs[i], &res, &resumed, &err)
 		                  : gm_err_set(&err, GM_ERR_INTERNAL, "libcurl could not start");
 		pthread_mutex_lock(&j->mu);
 		if (rc != GM_OK) {
@@ -737,7 +889,8 @@ static void *worker_main(void *arg)
 			j->stats.blobs_mounted++;
 		} else {
 			j->stats.blobs_copied++;
-			j->stats.bytes += j->blobs[i].size;
+			j->stats.bytes += j->blobs[i].size - resumed;
+			j->stats.bytes_resumed += resumed;
 		}
 		pthread_mutex_unlock(&j->mu);
 		atomic_fetch_add(&j->done, 1);
@@ -922,6 +1075,7 @@ out:
 	stats->blobs_skipped += j.stats.blobs_skipped;
 	stats->blobs_mounted += j.stats.blobs_mounted;
 	stats->bytes += j.stats.bytes;
+	stats->bytes_resumed += j.stats.bytes_resumed;
 	if (rc != GM_OK)
 		stats->images_failed++;
 	for (size_t i = 0; i < nkids; i++)

@@ -381,23 +381,7 @@ static int state_dir(struct gm_obj_ep *ep, struct gm_err *err)
 	if (fd >= 0)
 		goto out;
 	struct gm_buf dir = GM_BUF_INIT;
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	if (xdg && xdg[0] == '/')
-		gm_buf_adds(&dir, xdg);
-	else
-		gm_buf_addf(&dir, "%s/.local/state", home && home[0] ? home : "/tmp");
-	gm_buf_adds(&dir, "/gpumigrate/uploads");
-	for (char *p = dir.data + 1; *p; p++) { /* mkdir -p, 0700 */
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir.data, 0700);
-		*p = '/';
-	}
-	if (mkdir(dir.data, 0700) < 0 && errno != EEXIST) {
-		gm_err_errno(err, GM_ERR_IO, errno, "cannot make the upload journal directory '%s'",
-		             dir.data);
-	} else {
+	if (gm_fs_state_dir("gpumigrate/uploads", &dir, err) == GM_OK) {
 		fd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			gm_err_errno(err, GM_ERR_IO, errno, "cannot open '%s'", dir.data);

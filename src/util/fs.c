@@ -87,6 +87,40 @@ static bool live_root(const struct gm_root *root)
 	return !root || !root->dir || !root->dir[0] || strcmp(root->dir, "/") == 0;
 }
 
+enum gm_rc gm_fs_state_dir(const char *sub, struct gm_buf *out, struct gm_err *err)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	struct stat st;
+	gm_buf_reset(out);
+	if (xdg && xdg[0] == '/')
+		gm_buf_adds(out, xdg);
+	else
+		gm_buf_addf(out, "%s/.local/state", home && home[0] ? home : "/tmp");
+	gm_buf_addf(out, "/%s", sub);
+	for (char *p = out->data + 1; *p; p++) { /* mkdir -p, 0700 */
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(out->data, 0700);
+		*p = '/';
+	}
+	if (mkdir(out->data, 0700) < 0 && errno != EEXIST)
+		return gm_err_errno(err, GM_ERR_IO, errno, "cannot make the state directory '%s'",
+		                    out->data);
+	if (lstat(out->data, &st) < 0)
+		return gm_err_errno(err, GM_ERR_IO, errno, "cannot read '%s'", out->data);
+	if (!S_ISDIR(st.st_mode))
+		return gm_err_set(err, GM_ERR_IO, "'%s' is not a directory", out->data);
+	if (st.st_uid != geteuid())
+		return gm_err_set(err, GM_ERR_PERMISSION,
+		                  "'%s' belongs to another user; set XDG_STATE_HOME to a directory "
+		                  "of your own",
+		                  out->data);
+	if ((st.st_mode & 077) && chmod(out->data, 0700) < 0)
+		return gm_err_errno(err, GM_ERR_IO, errno, "cannot make '%s' private", out->data);
+	return GM_OK;
+}
+
 void gm_root_path(const struct gm_root *root, const char *path, struct gm_buf *out)
 {
 	gm_buf_reset(out);

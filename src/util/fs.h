@@ -20,6 +20,13 @@ enum gm_rc gm_fs_read(const char *path, size_t max, struct gm_buf *out, struct g
  * On failure the old file (if any) is untouched and no temporary is left behind. */
 enum gm_rc gm_fs_write_atomic(const char *path, const void *data, size_t len, struct gm_err *err);
 
+/* The directory for state a later run picks up (upload journals): sub (a relative path,
+ * e.g. "gpumigrate/uploads") below $XDG_STATE_HOME when that is absolute, else below
+ * $HOME/.local/state. Missing directories are made 0700; the last one must be a directory
+ * of this user (GM_ERR_PERMISSION otherwise, saying to set XDG_STATE_HOME) and is made 0700
+ * when it allows more. out gets the path (replacing). GM_ERR_IO when it cannot be made. */
+enum gm_rc gm_fs_state_dir(const char *sub, struct gm_buf *out, struct gm_err *err);
+
 /* A host root: "" or "/" means the live system; anything else is a directory that holds a
  * copy of the parts of /sys, /proc, /etc, /dev … a reader needs (a fixture, or a chroot). */
 struct gm_root {
