@@ -1,10 +1,13 @@
 # Shared by the bench scripts: median wall time of a command.
 # median_ms CMD... → prints the median wall time in milliseconds over $runs runs (default 20).
+# $prepare, when set, is a shell command run before each run and not timed (removing the
+# destination of a full copy, say).
 median_ms() {
 	_n=${runs:-20}
 	_i=0
 	_f=$(mktemp)
 	while [ $_i -lt "$_n" ]; do
+		[ -z "${prepare:-}" ] || sh -c "$prepare"
 		_s=$(date +%s%N)
 		"$@" >/dev/null 2>&1
 		_e=$(date +%s%N)

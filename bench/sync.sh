@@ -41,8 +41,8 @@ python3 "$mkdata" mixed "$work/src" >/dev/null
 
 if want local; then
 	runs=3
-	r=$(median_ms sh -c "rm -rf '$work/dr'; rsync -a '$work/src/' '$work/dr/'")
-	g=$(median_ms sh -c "rm -rf '$work/dg'; '$bin' sync -q '$work/src/' '$work/dg/'")
+	r=$(prepare="rm -rf '$work/dr'" median_ms rsync -a "$work/src/" "$work/dr/")
+	g=$(prepare="rm -rf '$work/dg'" median_ms "$bin" sync -q "$work/src/" "$work/dg/")
 	row "local full copy (mixed)" "$r" "$g" "$(ratio "$g" "$r")"
 	rm -rf "$work/dr" "$work/dg"
 fi
@@ -72,8 +72,8 @@ for i in range(20000):
         f.write(rng.randbytes(4096))
 PY
 	runs=3
-	r=$(median_ms sh -c "rm -rf '$work/dr'; rsync -a -e '$SSH_CMD' '$work/small4k/' $SSH_HOST:'$work/dr/'")
-	g=$(median_ms sh -c "rm -rf '$work/dg'; '$bin' sync -q -e '$SSH_CMD' --remote-bin '$bin' '$work/small4k/' $SSH_HOST:'$work/dg/'")
+	r=$(prepare="rm -rf '$work/dr'" median_ms rsync -a -e "$SSH_CMD" "$work/small4k/" "$SSH_HOST:$work/dr/")
+	g=$(prepare="rm -rf '$work/dg'" median_ms "$bin" sync -q -e "$SSH_CMD" --remote-bin "$bin" "$work/small4k/" "$SSH_HOST:$work/dg/")
 	row "ssh 20,000 x 4 KiB" "$r" "$g" "$(ratio "$g" "$r")"
 	rm -rf "$work/dr" "$work/dg" "$work/small4k"
 fi
@@ -85,8 +85,8 @@ fi
 
 if want ssh-big; then
 	runs=3
-	r=$(median_ms sh -c "rm -rf '$work/dr'; rsync -a -e '$SSH_CMD' '$work/big/' $SSH_HOST:'$work/dr/'")
-	g=$(median_ms sh -c "rm -rf '$work/dg'; '$bin' sync -q -e '$SSH_CMD' --remote-bin '$bin' '$work/big/' $SSH_HOST:'$work/dg/'")
+	r=$(prepare="rm -rf '$work/dr'" median_ms rsync -a -e "$SSH_CMD" "$work/big/" "$SSH_HOST:$work/dr/")
+	g=$(prepare="rm -rf '$work/dg'" median_ms "$bin" sync -q -e "$SSH_CMD" --remote-bin "$bin" "$work/big/" "$SSH_HOST:$work/dg/")
 	row "ssh one 1 GiB file" "$r" "$g" "$(ratio "$g" "$r")"
 	rm -rf "$work/dr" "$work/dg"
 fi
@@ -116,7 +116,7 @@ if want resume; then
 	mkdir -p "$work/one"
 	head -c $((1 << 30)) /dev/urandom >"$work/one/ckpt.bin"
 	runs=3
-	fresh=$(median_ms sh -c "rm -rf '$work/dg'; '$bin' sync -q '$work/one/' '$work/dg/'")
+	fresh=$(prepare="rm -rf '$work/dg'" median_ms "$bin" sync -q "$work/one/" "$work/dg/")
 	total=0
 	n=0
 	for i in 1 2 3; do
