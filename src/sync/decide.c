@@ -190,6 +190,16 @@ uint32_t gm_sync_shard_of(const char *path, size_t len, uint32_t n)
 	return (uint32_t)(XXH3_64bits(path, len) % n);
 }
 
+uint32_t gm_sync_shard_of_inode(uint64_t ino, uint32_t n)
+{
+	uint8_t le[8];
+	if (n <= 1)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(ino >> (8 * i));
+	return (uint32_t)(XXH3_64bits(le, sizeof(le)) % n);
+}
+
 enum gm_rc gm_sync_shard_parse(const char *text, uint32_t *index, uint32_t *count,
                                struct gm_err *err)
 {

@@ -683,6 +683,16 @@ static bool shard_skips(const struct engine *e, const char *path, size_t len)
 	       gm_sync_shard_of(path, len, e->o->shard_count) != e->o->shard_index;
 }
 
+/* The same for a file: one with several names goes by its inode, so the shard that copies
+ * it also links its other names. */
+static bool shard_skips_file(const struct engine *e, const char *path, size_t len,
+                             const struct gm_sync_meta *m)
+{
+	if (e->o->shard_count > 1 && e->hardlinks && m->nlink > 1)
+		return gm_sync_shard_of_inode(m->ino, e->o->shard_count) != e->o->shard_index;
+	return shard_skips(e, path, len);
+}
+
 /* A file with other names: true when this name is linked to an earlier one at the end. */
 static bool hl_register(struct worker *w, const char *path, size_t len,
                         const struct gm_sync_entry *s, const struct gm_sync_entry *d,
@@ -888,7 +898,7 @@ static void handle_entry(struct worker *w, const char *path, size_t plen, const 
 	struct gm_sync_decision dec = gm_sync_decide(s, d, e->dflags);
 	switch (s->meta.kind) {
 	case GM_SYNC_FILE:
-		if (!shard_skips(e, dpath, dplen))
+		if (!shard_skips_file(e, dpath, dplen, &s->meta))
 			file_entry(w, path, plen, dpath, dplen, s, d, dec);
 		return;
 	case GM_SYNC_DIR: dir_entry(w, dpath, dplen, s, dec); return;
@@ -1622,8 +1632,8 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 	           e.src->ops->xattrs;
 	e.wflags = (owner ? GM_SYNC_W_OWNER : 0) | (e.xattrs ? GM_SYNC_W_XATTRS : 0);
 	e.setflags = owner ? GM_SYNC_W_OWNER : 0;
-	e.hardlinks = !o->verify && (scaps & GM_SYNC_CAP_HARDLINKS) &&
-	              (dcaps & GM_SYNC_CAP_HARDLINKS) && o->shard_count <= 1;
+	e.hardlinks =
+	        !o->verify && (scaps & GM_SYNC_CAP_HARDLINKS) && (dcaps & GM_SYNC_CAP_HARDLINKS);
 	if (e.hardlinks)
 		e.hl = gm_xcalloc(HL_BUCKETS, sizeof(struct hl_leader *));
 

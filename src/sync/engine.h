@@ -89,6 +89,11 @@ void gm_sync_merge(const struct gm_sync_list *src, const struct gm_sync_list *ds
 
 /* The shard (0..n-1) of a path relative to the destination root: XXH3_64(path) % n. */
 uint32_t gm_sync_shard_of(const char *path, size_t len, uint32_t n);
+/* The shard of a file with several names (hard links): XXH3_64 of its inode number (8 bytes,
+ * little-endian) % n, so all its names fall to one shard, which links them. The inode alone,
+ * not the device: machines that mount one NFS export see the same inode numbers on
+ * different device numbers. */
+uint32_t gm_sync_shard_of_inode(uint64_t ino, uint32_t n);
 /* Parses "I/N" (0 <= I < N <= 65536). */
 enum gm_rc gm_sync_shard_parse(const char *text, uint32_t *index, uint32_t *count,
                                struct gm_err *err);

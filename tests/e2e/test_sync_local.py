@@ -252,6 +252,42 @@ def test_shards_cover_the_tree_once(tmp_path):
     assert run("sync", "--shard", "3/3", "a", "b").code == 2
 
 
+def test_shards_keep_hard_links(tmp_path):
+    """Every name of a file with several falls to the shard of its inode, which copies it
+    once and links the others: shards run one after another into one destination leave
+    the same links as one run."""
+    src = tmp_path / "src"
+    groups = []
+    for g in range(12):
+        first = src / f"a{g % 3}" / f"g{g}"
+        write(str(first), f"group {g}".encode() * 100)
+        names = [first]
+        for k in range(3):
+            other = src / f"b{(g + k) % 4}" / f"g{g}-{k}"
+            os.makedirs(other.parent, exist_ok=True)
+            os.link(first, other)
+            names.append(other)
+        groups.append(names)
+    for i in range(10):
+        write(str(src / "plain" / f"p{i}"), str(i).encode())
+    dst = tmp_path / "dst"
+    copied = 0
+    for i in range(3):
+        s = summary(sync("--json", "--shard", f"{i}/3", str(src) + "/", dst))
+        copied += s["copied"]
+        assert s["failed"] == 0
+    assert copied == 12 + 10  # one copy per inode, the other names linked
+    assert files_under(dst) == files_under(src)
+    for names in groups:
+        inos = {os.stat(dst / n.relative_to(src)).st_ino for n in names}
+        assert len(inos) == 1, names
+        assert os.stat(dst / names[0].relative_to(src)).st_nlink == 4
+    # a rerun of every shard changes nothing
+    for i in range(3):
+        s = summary(sync("--json", "--shard", f"{i}/3", str(src) + "/", dst))
+        assert s["copied"] == 0 and s["hardlinks"] == 0
+
+
 def test_manifest_and_verify(tmp_path):
     src = make_tree(tmp_path / "src")
     dst = tmp_path / "dst"

@@ -232,6 +232,14 @@ static void shards(void **state)
 	}
 	for (int k = 0; k < 4; k++) /* roughly even: each near 1000 */
 		assert_in_range(count[k], 850, 1150);
+	/* by inode: the same for every name, spread like paths */
+	unsigned icount[4] = {0};
+	assert_int_equal(gm_sync_shard_of_inode(12345, 1), 0);
+	assert_int_equal(gm_sync_shard_of_inode(12345, 7), gm_sync_shard_of_inode(12345, 7));
+	for (uint64_t ino = 1000; ino < 5000; ino++)
+		icount[gm_sync_shard_of_inode(ino, 4)]++;
+	for (int k = 0; k < 4; k++)
+		assert_in_range(icount[k], 850, 1150);
 
 	uint32_t i = 9, n = 9;
 	assert_int_equal(gm_sync_shard_parse("2/5", &i, &n, NULL), GM_OK);
