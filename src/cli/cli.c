@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,4 +444,16 @@ bool gm_cli_want_color(enum gm_color_mode mode, int fd)
 	if (term && strcmp(term, "dumb") == 0)
 		return false;
 	return isatty(fd) == 1;
+}
+
+void gm_cli_catch_stop(void (*on_stop)(int sig), bool once)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sa.sa_flags = once ? SA_RESETHAND : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }

@@ -136,4 +136,9 @@ bool gm_cli_parse_color(const char *s, enum gm_color_mode *out);
 /* Resolves whether fd gets colour under mode, honouring NO_COLOR and isatty. */
 bool gm_cli_want_color(enum gm_color_mode mode, int fd);
 
+/* Runs on_stop (a signal handler: it should only set a flag) on SIGINT and SIGTERM, and
+ * ignores SIGPIPE. once: the first signal only, a second one ends the process as if no
+ * handler were there (so a stuck stop can still be cut short). */
+void gm_cli_catch_stop(void (*on_stop)(int sig), bool once);
+
 #endif

@@ -79,17 +79,6 @@ static void on_stop(int sig)
 	net_stop = 1;
 }
 
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 static int serve(struct gm_cli *cli, const char *listen)
 {
 	struct gm_buf host = GM_BUF_INIT, line = GM_BUF_INIT;
@@ -103,7 +92,7 @@ static int serve(struct gm_cli *cli, const char *listen)
 		code = gm_cli_usage_error(cli, "--listen %s", gm_err_msg(&err));
 		goto out;
 	}
-	catch_signals();
+	gm_cli_catch_stop(on_stop, false);
 	if (gm_bench_net_listen(&srv, gm_buf_cstr(&host), port, &err) != GM_OK) {
 		code = gm_cli_fail(cli, &err);
 		if (err.rc == GM_ERR_IO || err.rc == GM_ERR_PERMISSION)
@@ -486,7 +475,7 @@ int gm_cmd_bench_net(struct gm_cli *cli, int argc, char **argv)
 			gm_plan_num_set(&min_bps, plan.bandwidth_bps.v, "%s",
 			                plan.bandwidth_bps.src);
 	}
-	catch_signals();
+	gm_cli_catch_stop(on_stop, false);
 	o.stop = &net_stop;
 	if (gm_bench_net_run(&o, &r, &err) != GM_OK) {
 		code = gm_cli_fail(cli, &err);

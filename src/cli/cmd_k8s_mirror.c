@@ -179,19 +179,6 @@ static void on_stop_signal(int sig)
 	mirror_stop = 1;
 }
 
-/* The first SIGINT or SIGTERM lets the uploads in flight finish their chunk and keep their
- * journals (so the next run resumes them); a second one ends the process at once. */
-static void catch_stop_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sa.sa_flags = SA_RESETHAND;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
 int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 {
 	struct gm_oci_mirror_opts o = {0};
@@ -290,7 +277,9 @@ int gm_cmd_k8s_mirror(struct gm_cli *cli, int argc, char **argv)
 	o.progress = on_progress;
 	o.progress_ctx = &prog;
 	o.stop = &mirror_stop;
-	catch_stop_signals();
+	/* the first signal lets the uploads in flight finish their chunk and keep their
+	 * journals, so the next run resumes them; a second one ends the process at once */
+	gm_cli_catch_stop(on_stop_signal, true);
 	if (gm_oci_mirror_new(&o, &m, &err) != GM_OK) {
 		code = gm_cli_fail(cli, &err);
 		goto out;

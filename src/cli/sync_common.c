@@ -186,13 +186,7 @@ static void on_stop_signal(int sig)
 
 void gm_sync_cli_catch_signals(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	gm_cli_catch_stop(on_stop_signal, false);
 }
 
 void gm_sync_cli_clear_line(bool *shown)

@@ -713,14 +713,15 @@ enum gm_rc gm_proto_unzstd(void *dctx, const uint8_t *payload, size_t len, struc
 
 /* ---- I/O ---- */
 
-static enum gm_rc read_exact(int fd, void *buf, size_t len, struct gm_err *err)
+/* One read() into buf (retrying EINTR): *got bytes, at least one; the end of input and
+ * read errors are GM_ERR_UNREACHABLE. */
+static enum gm_rc read_some(int fd, void *buf, size_t len, size_t *got, struct gm_err *err)
 {
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = read(fd, (char *)buf + got, len - got);
+	for (;;) {
+		ssize_t r = read(fd, buf, len);
 		if (r > 0) {
-			got += (size_t)r;
-			continue;
+			*got = (size_t)r;
+			return GM_OK;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -728,6 +729,15 @@ static enum gm_rc read_exact(int fd, void *buf, size_t len, struct gm_err *err)
 			return gm_err_set(err, GM_ERR_UNREACHABLE, "the connection was closed");
 		return gm_err_errno(err, GM_ERR_UNREACHABLE, errno,
 		                    "cannot read from the connection");
+	}
+}
+
+static enum gm_rc read_exact(int fd, void *buf, size_t len, struct gm_err *err)
+{
+	for (size_t got = 0, n; got < len; got += n) {
+		enum gm_rc rc = read_some(fd, (char *)buf + got, len - got, &n, err);
+		if (rc)
+			return rc;
 	}
 	return GM_OK;
 }
@@ -754,19 +764,10 @@ static enum gm_rc in_fill(struct gm_proto_in *in, struct gm_err *err)
 		in->end -= in->start;
 		in->start = 0;
 	}
-	for (;;) {
-		ssize_t r = read(in->fd, in->buf + in->end, GM_PROTO_IN_BUF - in->end);
-		if (r > 0) {
-			in->end += (size_t)r;
-			return GM_OK;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0)
-			return gm_err_set(err, GM_ERR_UNREACHABLE, "the connection was closed");
-		return gm_err_errno(err, GM_ERR_UNREACHABLE, errno,
-		                    "cannot read from the connection");
-	}
+	size_t n = 0;
+	enum gm_rc rc = read_some(in->fd, in->buf + in->end, GM_PROTO_IN_BUF - in->end, &n, err);
+	in->end += n;
+	return rc;
 }
 
 bool gm_proto_in_ready(const struct gm_proto_in *in)
