@@ -81,11 +81,12 @@ enum gm_rc gm_oci_base64_decode(const char *s, size_t len, struct gm_buf *out);
 enum gm_rc gm_oci_config_lookup(const char *text, size_t len, const char *name, const char *host,
                                 struct gm_buf *user, struct gm_buf *pass, struct gm_err *err);
 
-/* Finds credentials for host the way docker and skopeo do: $REGISTRY_AUTH_FILE, then
- * $DOCKER_CONFIG/config.json, then ~/.docker/config.json; for gcr.io, *.gcr.io and
- * *-docker.pkg.dev with no entry, the user "oauth2accesstoken" and the token in
- * $GOOGLE_OAUTH_ACCESS_TOKEN. source gets where they came from (a path or the variable's
- * name), never the secret. GM_ERR_NOT_FOUND: anonymous. */
+/* Finds credentials for host as docker does (k8s/oci_creds.c): in $REGISTRY_AUTH_FILE, then
+ * $DOCKER_CONFIG/config.json, then ~/.docker/config.json, the helper credHelpers.<host>
+ * names, else the credsStore helper, else auths.<host>; then for gcr.io, *.gcr.io and
+ * *-docker.pkg.dev the user "oauth2accesstoken" with $GOOGLE_OAUTH_ACCESS_TOKEN, else with a
+ * token from Google's application default credentials. source gets where they came from,
+ * never the secret. GM_ERR_NOT_FOUND: anonymous. */
 enum gm_rc gm_oci_creds_find(const char *host, struct gm_buf *user, struct gm_buf *pass,
                              struct gm_buf *source, struct gm_err *err);
 

@@ -198,14 +198,49 @@ static void creds_hint(const struct gm_oci_registry *r, struct gm_err *err)
 		           r->host, r->host);
 }
 
+/* Credentials a registry refused may only have gone stale: the access tokens that
+ * docker-credential-gcloud or Google's application default credentials hand out last about
+ * an hour. Looks them up again (gm_oci_creds_find); true when r now holds a password other
+ * than sent, the one the refused request carried. Called with r->mu held. */
+static bool creds_renew(struct gm_oci_registry *r, const char *sent)
+{
+	if (!r->has_creds)
+		return false;
+	if (strcmp(gm_buf_cstr(&r->pass), sent) != 0)
+		return true; /* another thread renewed them already */
+	struct gm_buf u = GM_BUF_INIT, p = GM_BUF_INIT, s = GM_BUF_INIT;
+	struct gm_err e = GM_ERR_INIT;
+	bool renewed = gm_oci_creds_find(r->host, &u, &p, &s, &e) == GM_OK &&
+	               strcmp(gm_buf_cstr(&p), sent) != 0;
+	gm_debug("credentials for '%s' refused; looked up again: %s", r->host,
+	         renewed ? "new ones" : "nothing new");
+	if (renewed) {
+		struct gm_buf t = r->user;
+		r->user = u;
+		u = t;
+		t = r->pass;
+		r->pass = p;
+		p = t;
+		t = r->source;
+		r->source = s;
+		s = t;
+	}
+	wipe(&u);
+	wipe(&p);
+	gm_buf_release(&s);
+	gm_err_release(&e);
+	return renewed;
+}
+
 /* The bearer token flow; called with r->mu held. */
 static enum gm_rc fetch_token(struct gm_oci_registry *r, CURL *h, const struct gm_oci_challenge *c,
                               struct gm_err *err)
 {
-	struct gm_buf url = GM_BUF_INIT;
+	struct gm_buf url = GM_BUF_INIT, sent = GM_BUF_INIT;
 	struct gm_oci_resp rs = {0};
 	struct gm_doc doc = {0};
 	enum gm_rc rc = GM_OK;
+	bool renewed = false;
 	gm_buf_addf(&url, "%s%c", c->realm, strchr(c->realm, '?') ? '&' : '?');
 	if (c->service) {
 		char *e = curl_easy_escape(h, c->service, 0);
@@ -224,6 +259,8 @@ static enum gm_rc fetch_token(struct gm_oci_registry *r, CURL *h, const struct g
 	struct xfer x = {h, NULL, &rs, false};
 	struct gm_oci_req q = {.method = "GET", .url = gm_buf_cstr(&url), .body_cap = 64 << 10};
 	x.q = &q;
+again:
+	resp_reset(&rs);
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, gm_buf_cstr(&url));
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -247,6 +284,13 @@ static enum gm_rc fetch_token(struct gm_oci_registry *r, CURL *h, const struct g
 		                "cannot reach the token service of '%s': %s", r->host,
 		                curl_easy_strerror(cc));
 		goto out;
+	}
+	if (rs.status == 401 && !renewed && r->has_creds) {
+		gm_buf_reset(&sent);
+		gm_buf_adds(&sent, gm_buf_cstr(&r->pass));
+		renewed = true;
+		if (creds_renew(r, gm_buf_cstr(&sent)))
+			goto again;
 	}
 	if (rs.status == 401 || rs.status == 403) {
 		creds_hint(r, err);
@@ -281,6 +325,7 @@ out:
 	gm_oci_resp_release(&rs);
 	gm_doc_release(&doc);
 	gm_buf_release(&url);
+	wipe(&sent);
 	return rc;
 }
 
@@ -293,12 +338,14 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
                        struct gm_oci_resp *rs, struct gm_err *err)
 {
 	enum gm_rc rc = GM_OK;
-	struct gm_buf line = GM_BUF_INIT;
+	struct gm_buf line = GM_BUF_INIT, sent = GM_BUF_INIT; /* sent: the Basic password used */
 	struct gm_oci_challenge ch = {0};
+	bool renewed = false;
 	for (int attempt = 0;; attempt++) {
 		struct curl_slist *hdrs = NULL;
 		struct xfer x = {h, q, rs, false};
 		unsigned gen = 0;
+		bool sent_basic = false;
 		resp_reset(rs);
 		curl_easy_reset(h);
 		curl_easy_setopt(h, CURLOPT_URL, q->url);
@@ -352,6 +399,9 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 			curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 			curl_easy_setopt(h, CURLOPT_USERNAME, gm_buf_cstr(&r->user));
 			curl_easy_setopt(h, CURLOPT_PASSWORD, gm_buf_cstr(&r->pass));
+			gm_buf_reset(&sent);
+			gm_buf_adds(&sent, gm_buf_cstr(&r->pass));
+			sent_basic = true;
 		}
 		pthread_mutex_unlock(&r->mu);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -369,8 +419,18 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 		}
 		if (rs->status != 401 && rs->status != 403)
 			break;
+		if (rs->status == 401 && sent_basic && !renewed) {
+			pthread_mutex_lock(&r->mu);
+			bool again = creds_renew(r, gm_buf_cstr(&sent));
+			pthread_mutex_unlock(&r->mu);
+			renewed = true;
+			if (again)
+				continue;
+		}
 		if (attempt > 0 || rs->status == 403 || !rs->www_auth.len) {
+			pthread_mutex_lock(&r->mu); /* creds_renew may swap what it names */
 			creds_hint(r, err);
+			pthread_mutex_unlock(&r->mu);
 			rc = GM_ERR_PERMISSION;
 			goto out;
 		}
@@ -385,8 +445,8 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 		if (ch.scheme == GM_OCI_AUTH_BASIC) {
 			r->use_basic = true;
 			if (!r->has_creds) {
-				pthread_mutex_unlock(&r->mu);
 				creds_hint(r, err);
+				pthread_mutex_unlock(&r->mu);
 				rc = GM_ERR_PERMISSION;
 				goto out;
 			}
@@ -404,5 +464,6 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 out:
 	gm_oci_challenge_release(&ch);
 	gm_buf_release(&line);
+	wipe(&sent);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* Unit tests for the OCI registry client's parsers: image references (docker's
  * normalisation), WWW-Authenticate challenges, upload Range answers, base64, docker
- * config.json credentials (and where they are looked up), and the --map prefix rules. */
+ * config.json credentials (and where they are looked up: credential helpers, faked by /bin/sh
+ * scripts, and Google's application default credentials against tests/fakes/fake_gcs.py's
+ * token endpoint), and the --map prefix rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,13 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "k8s/oci.h"
+#include "k8s/oci_creds.h"
 #include "util/fs.h"
 #include "util/banned.h"
+
+static char saved_path[4096]; /* PATH as the test started: the helper tests change it */
 
 #define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -249,6 +261,18 @@ static void test_config_lookup(void **state)
 	gm_err_release(&err);
 }
 
+/* Whether this runs on a GCE VM, where the metadata server gives Google credentials. */
+static bool on_gce(void)
+{
+	struct gm_buf prod = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	bool gce = gm_fs_read("/sys/class/dmi/id/product_name", 256, &prod, &err) == GM_OK &&
+	           strncmp(gm_buf_cstr(&prod), "Google", 6) == 0;
+	gm_buf_release(&prod);
+	gm_err_release(&err);
+	return gce;
+}
+
 static void test_creds_find(void **state)
 {
 	(void)state;
@@ -263,10 +287,20 @@ static void test_creds_find(void **state)
 	setenv("DOCKER_CONFIG", dir, 1);
 	setenv("HOME", "/nonexistent", 1);
 	unsetenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	unsetenv("CLOUDSDK_CONFIG");
+	unsetenv("GCE_METADATA_HOST");
+	setenv("PATH", "/nonexistent", 1); /* no docker-credential-gcloud, whatever is installed */
 	assert_int_equal(gm_oci_creds_find("harbor.local", &u, &p, &src, &err), GM_OK);
 	assert_string_equal(gm_buf_cstr(&u), "robot");
 	assert_string_equal(gm_buf_cstr(&src), gm_buf_cstr(&path));
-	assert_int_equal(gm_oci_creds_find("gcr.io", &u, &p, &src, &err), GM_ERR_NOT_FOUND);
+	/* gcr.io's entry is credHelpers "gcloud": run as docker would, and not installed here */
+	assert_int_equal(gm_oci_creds_find("gcr.io", &u, &p, &src, &err), GM_ERR_USAGE);
+	assert_non_null(strstr(gm_err_msg(&err), "'docker-credential-gcloud' is not in $PATH"));
+	assert_non_null(strstr(gm_err_msg(&err), gm_buf_cstr(&path)));
+	if (!on_gce()) /* no Google credentials anywhere: anonymous */
+		assert_int_equal(gm_oci_creds_find("us.gcr.io", &u, &p, &src, &err),
+		                 GM_ERR_NOT_FOUND);
 	setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.tok", 1);
 	assert_int_equal(gm_oci_creds_find("europe-west4-docker.pkg.dev", &u, &p, &src, &err),
 	                 GM_OK);
@@ -288,6 +322,385 @@ static void test_creds_find(void **state)
 	gm_buf_release(&p);
 	gm_buf_release(&src);
 	gm_err_release(&err);
+}
+
+/* Fake docker credential helpers: small /bin/sh scripts that insist on the protocol (the one
+ * argument "get", the server URL on stdin) and answer as real helpers do. */
+static const struct {
+	const char *name, *body;
+} helpers[] = {
+        {"gmok", "[ \"$#\" = 1 ] && [ \"$1\" = get ] || { echo \"bad arguments: $*\" >&2; "
+                 "exit 2; }\n"
+                 "read -r url || [ -n \"$url\" ] || exit 3\n"
+                 "echo noise on stderr >&2\n"
+                 "printf '{\"ServerURL\": \"%s\", \"Username\": \"helper-user\", "
+                 "\"Secret\": \"s3cret-for-%s\"}\\n' \"$url\" \"$url\"\n"},
+        {"gmnone", "cat >/dev/null\necho 'credentials not found in native keychain'\nexit 1\n"},
+        {"gmfail", "echo 'error getting credentials: keyring is locked'\nexit 3\n"},
+        {"gmgarbage", "cat >/dev/null\necho 'Username=u Secret=GARBAGE-SECRET'\n"},
+        {"gmtoken", "printf '{\"ServerURL\": \"x\", \"Username\": \"<token>\", \"Secret\": "
+                    "\"IDTOKEN-SECRET\"}'\n"},
+        {"gmhang", "sleep 30\n"},
+};
+
+/* A temporary directory with bin/ (the fake helpers, first on PATH) and a DOCKER_CONFIG. */
+struct helper_env {
+	char dir[32];
+	struct gm_buf bin, config;
+};
+
+static void helper_env_setup(struct helper_env *h)
+{
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_buf p = GM_BUF_INIT, text = GM_BUF_INIT;
+	snprintf(h->dir, sizeof(h->dir), "/tmp/gm-credh-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	gm_buf_init(&h->bin);
+	gm_buf_init(&h->config);
+	gm_buf_addf(&h->bin, "%s/bin", h->dir);
+	assert_int_equal(mkdir(gm_buf_cstr(&h->bin), 0700), 0);
+	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++) {
+		gm_buf_reset(&p);
+		gm_buf_reset(&text);
+		gm_buf_addf(&p, "%s/docker-credential-%s", gm_buf_cstr(&h->bin), helpers[i].name);
+		gm_buf_addf(&text, "#!/bin/sh\n%s", helpers[i].body);
+		assert_int_equal(gm_fs_write_atomic(gm_buf_cstr(&p), text.data, text.len, &err),
+		                 GM_OK);
+		assert_int_equal(chmod(gm_buf_cstr(&p), 0700), 0);
+	}
+	gm_buf_reset(&p);
+	gm_buf_addf(&p, "%s:/usr/bin:/bin", gm_buf_cstr(&h->bin));
+	setenv("PATH", gm_buf_cstr(&p), 1);
+	gm_buf_addf(&h->config, "%s/config.json", h->dir);
+	unsetenv("REGISTRY_AUTH_FILE");
+	setenv("DOCKER_CONFIG", h->dir, 1);
+	setenv("HOME", "/nonexistent", 1);
+	unsetenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	unsetenv("CLOUDSDK_CONFIG");
+	unsetenv("GCE_METADATA_HOST");
+	unsetenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS");
+	gm_buf_release(&p);
+	gm_buf_release(&text);
+	gm_err_release(&err);
+}
+
+static void helper_env_config(struct helper_env *h, const char *json)
+{
+	struct gm_err err = GM_ERR_INIT;
+	assert_int_equal(gm_fs_write_atomic(gm_buf_cstr(&h->config), json, strlen(json), &err),
+	                 GM_OK);
+	gm_err_release(&err);
+}
+
+static void helper_env_release(struct helper_env *h)
+{
+	struct gm_buf p = GM_BUF_INIT;
+	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++) {
+		gm_buf_reset(&p);
+		gm_buf_addf(&p, "%s/docker-credential-%s", gm_buf_cstr(&h->bin), helpers[i].name);
+		unlink(gm_buf_cstr(&p));
+	}
+	unlink(gm_buf_cstr(&h->config));
+	rmdir(gm_buf_cstr(&h->bin));
+	rmdir(h->dir);
+	gm_buf_release(&p);
+	gm_buf_release(&h->bin);
+	gm_buf_release(&h->config);
+	unsetenv("DOCKER_CONFIG");
+	unsetenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+	unsetenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS");
+	setenv("PATH", saved_path, 1);
+}
+
+/* Finds credentials for host; asserts rc, and on GM_OK the user, password and source. */
+static void expect_creds(const char *host, enum gm_rc rc, const char *user, const char *pass,
+                         const char *source)
+{
+	struct gm_buf u = GM_BUF_INIT, p = GM_BUF_INIT, src = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	enum gm_rc got = gm_oci_creds_find(host, &u, &p, &src, &err);
+	if (got != rc)
+		fail_msg("'%s': rc %d, want %d (%s)", host, got, rc, gm_err_msg(&err));
+	if (rc == GM_OK) {
+		assert_string_equal(gm_buf_cstr(&u), user);
+		assert_string_equal(gm_buf_cstr(&p), pass);
+		assert_string_equal(gm_buf_cstr(&src), source);
+	}
+	gm_buf_release(&u);
+	gm_buf_release(&p);
+	gm_buf_release(&src);
+	gm_err_release(&err);
+}
+
+/* Finds credentials for host expecting rc, and an error naming every one of parts and none
+ * of the secrets. */
+static void expect_creds_error(const char *host, enum gm_rc rc, const char *const *parts)
+{
+	struct gm_buf u = GM_BUF_INIT, p = GM_BUF_INIT, src = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	enum gm_rc got = gm_oci_creds_find(host, &u, &p, &src, &err);
+	if (got != rc)
+		fail_msg("'%s': rc %d, want %d (%s)", host, got, rc, gm_err_msg(&err));
+	for (size_t i = 0; parts[i]; i++)
+		if (!strstr(gm_err_msg(&err), parts[i]))
+			fail_msg("'%s' is not in '%s'", parts[i], gm_err_msg(&err));
+	assert_null(strstr(gm_err_msg(&err), "SECRET"));
+	assert_int_equal(p.len, 0);
+	gm_buf_release(&u);
+	gm_buf_release(&p);
+	gm_buf_release(&src);
+	gm_err_release(&err);
+}
+
+/* credHelpers, credsStore and auths: which one wins, what the helper is asked for, and the
+ * source named for messages. */
+static void test_creds_helper_precedence(void **state)
+{
+	(void)state;
+	struct helper_env h;
+	struct gm_buf want = GM_BUF_INIT;
+	helper_env_setup(&h);
+	const char *cfg = gm_buf_cstr(&h.config);
+	gm_buf_addf(&want, "credential helper docker-credential-gmok (from %s)", cfg);
+
+	/* credHelpers wins over auths; the key's host part matches, the key is what is sent */
+	helper_env_config(&h, "{\"auths\": {\"a.example\": {\"auth\": \"ZmlsZTpmaWxlcHc=\"},\n"
+	                      "  \"b.example\": {\"auth\": \"ZmlsZTpmaWxlcHc=\"}},\n"
+	                      " \"credHelpers\": {\"https://A.example/v1/\": \"gmok\",\n"
+	                      "                   \"c.example\": \"\"}}\n");
+	expect_creds("a.example", GM_OK, "helper-user", "s3cret-for-https://A.example/v1/",
+	             gm_buf_cstr(&want));
+	expect_creds("b.example", GM_OK, "file", "filepw", cfg);       /* no helper: auths */
+	expect_creds("c.example", GM_ERR_NOT_FOUND, NULL, NULL, NULL); /* "": no helper */
+
+	/* credsStore wins over auths (docker's order) but not over credHelpers; it is asked
+	 * for the auths key `docker login` left, else the host, Docker Hub by its v1 URL */
+	helper_env_config(&h, "{\"auths\": {\"b.example/path\": {\"auth\": \"ZmlsZTpmaWxlcHc=\"},\n"
+	                      "  \"https://index.docker.io/v1/\": {}},\n"
+	                      " \"credHelpers\": {\"n.example\": \"gmnone\"},\n"
+	                      " \"credsStore\": \"gmok\"}\n");
+	expect_creds("b.example", GM_OK, "helper-user", "s3cret-for-b.example/path",
+	             gm_buf_cstr(&want));
+	expect_creds("d.example:5000", GM_OK, "helper-user", "s3cret-for-d.example:5000",
+	             gm_buf_cstr(&want));
+	expect_creds("registry-1.docker.io", GM_OK, "helper-user",
+	             "s3cret-for-https://index.docker.io/v1/", gm_buf_cstr(&want));
+	/* a helper without credentials for the host: none from this file (no credsStore, no
+	 * auths), and on to the next places: here anonymous, for Google the token variable */
+	expect_creds("n.example", GM_ERR_NOT_FOUND, NULL, NULL, NULL);
+	helper_env_config(&h, "{\"auths\": {\"gcr.io\": {\"auth\": \"ZmlsZTpmaWxlcHc=\"}},\n"
+	                      " \"credHelpers\": {\"gcr.io\": \"gmnone\"}}\n");
+	setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.from-env", 1);
+	expect_creds("gcr.io", GM_OK, "oauth2accesstoken", "ya29.from-env",
+	             "GOOGLE_OAUTH_ACCESS_TOKEN");
+	unsetenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+
+	/* REGISTRY_AUTH_FILE's helper comes before DOCKER_CONFIG's entry */
+	struct gm_buf auth = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	gm_buf_addf(&auth, "%s/auth.json", h.dir);
+	static const char authjson[] = "{\"credHelpers\": {\"gcr.io\": \"gmok\"}}";
+	assert_int_equal(gm_fs_write_atomic(gm_buf_cstr(&auth), authjson, strlen(authjson), &err),
+	                 GM_OK);
+	setenv("REGISTRY_AUTH_FILE", gm_buf_cstr(&auth), 1);
+	gm_buf_reset(&want);
+	gm_buf_addf(&want, "credential helper docker-credential-gmok (from %s)",
+	            gm_buf_cstr(&auth));
+	expect_creds("gcr.io", GM_OK, "helper-user", "s3cret-for-gcr.io", gm_buf_cstr(&want));
+	unsetenv("REGISTRY_AUTH_FILE");
+	unlink(gm_buf_cstr(&auth));
+	gm_buf_release(&auth);
+	gm_err_release(&err);
+
+	gm_buf_release(&want);
+	helper_env_release(&h);
+}
+
+/* Helpers that fail: each a clear error naming the program and the config, never a secret. */
+static void test_creds_helper_errors(void **state)
+{
+	(void)state;
+	struct helper_env h;
+	helper_env_setup(&h);
+	const char *cfg = gm_buf_cstr(&h.config);
+	helper_env_config(&h,
+	                  "{\"credHelpers\": {\"missing.example\": \"gmmissing\",\n"
+	                  "  \"fail.example\": \"gmfail\", \"garbage.example\": \"gmgarbage\",\n"
+	                  "  \"token.example\": \"gmtoken\", \"hang.example\": \"gmhang\",\n"
+	                  "  \"path.example\": \"../../bin/sh\"},\n"
+	                  " \"auths\": {\"fail.example\": {\"auth\": \"ZmlsZTpmaWxlcHc=\"}}}\n");
+	const char *missing[] = {"'docker-credential-gmmissing' is not in $PATH", cfg,
+	                         "credHelpers", NULL};
+	expect_creds_error("missing.example", GM_ERR_USAGE, missing);
+	const char *fail[] = {"'docker-credential-gmfail'", "exit status 3", "keyring is locked",
+	                      "fail.example", NULL};
+	expect_creds_error("fail.example", GM_ERR_PROTOCOL, fail);
+	const char *garbage[] = {"'docker-credential-gmgarbage'", "no JSON object", cfg, NULL};
+	expect_creds_error("garbage.example", GM_ERR_PROTOCOL, garbage);
+	const char *token[] = {"'docker-credential-gmtoken'", "identity token", NULL};
+	expect_creds_error("token.example", GM_ERR_UNSUPPORTED, token);
+	const char *path[] = {"not a plain name", cfg, NULL};
+	expect_creds_error("path.example", GM_ERR_USAGE, path);
+
+	/* a helper that hangs is stopped at the deadline */
+	setenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS", "300", 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const char *hang[] = {"'docker-credential-gmhang'", "did not answer within 300 ms", NULL};
+	expect_creds_error("hang.example", GM_ERR_UNREACHABLE, hang);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(s >= 0.29 && s < 5.0);
+
+	/* the helper itself, directly */
+	struct gm_buf u = GM_BUF_INIT, p = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	assert_int_equal(gm_oci_helper_get("gmok", "x.example", "c.json", &u, &p, &err), GM_OK);
+	assert_string_equal(gm_buf_cstr(&u), "helper-user");
+	assert_string_equal(gm_buf_cstr(&p), "s3cret-for-x.example");
+	assert_int_equal(gm_oci_helper_get("gmnone", "x.example", "c.json", &u, &p, &err),
+	                 GM_ERR_NOT_FOUND);
+	gm_buf_release(&u);
+	gm_buf_release(&p);
+	gm_err_release(&err);
+	helper_env_release(&h);
+}
+
+/* Starts tests/fakes/fake_gcs.py (its OAuth token endpoint) on port; its pid, or -1. */
+static pid_t fake_gcs_start(const char *dir, int port)
+{
+	char script[600], root[96], pf[96], portarg[16], pub[96];
+	const char *src = getenv("GM_SOURCE_ROOT");
+	snprintf(script, sizeof(script), "%s/tests/fakes/fake_gcs.py", src ? src : ".");
+	snprintf(root, sizeof(root), "%s/gcs", dir);
+	snprintf(pf, sizeof(pf), "%s/port", dir);
+	snprintf(pub, sizeof(pub), "%s/pub.pem", dir);
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	const char *argv[] = {
+	        "python3", script,           "--root",
+	        root,      "--port-file",    pf,
+	        "--port",  portarg,          "--bucket",
+	        "gm-test", "--quiet",        "--public-key",
+	        pub,       "--client-email", "gm-test@gm-test-project.iam.gserviceaccount.com",
+	        NULL};
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv("/usr/bin/python3", (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 300; i++) {
+		if (access(pf, R_OK) == 0)
+			return pid;
+		usleep(30000);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Google's application default credentials for Artifact Registry and gcr.io: a service
+ * account's key (made fresh, accepted by the fake's token endpoint) turns into an access
+ * token, the password of "oauth2accesstoken"; other registries never get it. */
+static void test_creds_google_adc(void **state)
+{
+	(void)state;
+	struct helper_env h;
+	helper_env_setup(&h);
+	helper_env_config(&h, "{}");
+	char script[600], uri[96], sa[96];
+	const char *srcroot = getenv("GM_SOURCE_ROOT");
+	snprintf(script, sizeof(script), "%s/tests/fixtures/gcs/make_key.py",
+	         srcroot ? srcroot : ".");
+	int port = free_port();
+	assert_true(port > 0);
+	snprintf(uri, sizeof(uri), "http://127.0.0.1:%d/token", port);
+	pid_t mk = fork();
+	if (mk == 0) {
+		execl("/usr/bin/python3", "python3", script, h.dir, uri, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(mk, &st, 0), mk);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pid_t fake = fake_gcs_start(h.dir, port);
+	assert_true(fake > 0);
+	snprintf(sa, sizeof(sa), "%s/sa.json", h.dir);
+	setenv("GOOGLE_APPLICATION_CREDENTIALS", sa, 1);
+
+	struct gm_buf u = GM_BUF_INIT, p = GM_BUF_INIT, src = GM_BUF_INIT;
+	struct gm_err err = GM_ERR_INIT;
+	assert_int_equal(gm_oci_creds_find("us-docker.pkg.dev", &u, &p, &src, &err), GM_OK);
+	assert_string_equal(gm_buf_cstr(&u), "oauth2accesstoken");
+	assert_true(strncmp(gm_buf_cstr(&p), "ya29.fake-", 10) == 0); /* the fake issued it */
+	assert_true(strncmp(gm_buf_cstr(&src), "Google application default credentials: ", 40) ==
+	            0);
+	assert_non_null(
+	        strstr(gm_buf_cstr(&src), "gm-test@gm-test-project.iam.gserviceaccount.com"));
+	assert_non_null(strstr(gm_buf_cstr(&src), sa));
+	assert_null(strstr(gm_buf_cstr(&src), gm_buf_cstr(&p)));
+	struct gm_buf first = GM_BUF_INIT;
+	gm_buf_adds(&first, gm_buf_cstr(&p));
+	/* asked again (after a 401) it is a fresh token */
+	assert_int_equal(gm_oci_creds_find("eu.gcr.io", &u, &p, &src, &err), GM_OK);
+	assert_true(strncmp(gm_buf_cstr(&p), "ya29.fake-", 10) == 0);
+	assert_string_not_equal(gm_buf_cstr(&p), gm_buf_cstr(&first));
+	/* not for other registries */
+	assert_int_equal(gm_oci_creds_find("harbor.local", &u, &p, &src, &err), GM_ERR_NOT_FOUND);
+	/* a config entry or the token variable comes first */
+	setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.from-env", 1);
+	assert_int_equal(gm_oci_creds_find("us-docker.pkg.dev", &u, &p, &src, &err), GM_OK);
+	assert_string_equal(gm_buf_cstr(&p), "ya29.from-env");
+	unsetenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+	helper_env_config(&h, "{\"credHelpers\": {\"us-docker.pkg.dev\": \"gmok\"}}");
+	assert_int_equal(gm_oci_creds_find("us-docker.pkg.dev", &u, &p, &src, &err), GM_OK);
+	assert_string_equal(gm_buf_cstr(&p), "s3cret-for-us-docker.pkg.dev");
+	/* a broken key file is an error, not anonymous */
+	static const char bad[] = "{\"type\": \"service_account\"}";
+	assert_int_equal(gm_fs_write_atomic(sa, bad, strlen(bad), &err), GM_OK);
+	assert_int_equal(gm_oci_creds_find("europe-docker.pkg.dev", &u, &p, &src, &err),
+	                 GM_ERR_PARSE);
+	assert_non_null(strstr(gm_err_msg(&err), sa));
+
+	kill(fake, SIGTERM);
+	waitpid(fake, NULL, 0);
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	static const char *const made[] = {"sa.json", "sa-nokid.json", "key.pem", "pub.pem",
+	                                   "port"};
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		char f[128];
+		snprintf(f, sizeof(f), "%s/%s", h.dir, made[i]);
+		unlink(f);
+	}
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "%s/gcs", h.dir);
+	char *rm[] = {"/bin/rm", "-rf", cmd, NULL};
+	pid_t r = fork();
+	if (r == 0) {
+		execv(rm[0], rm);
+		_exit(127);
+	}
+	waitpid(r, NULL, 0);
+	gm_buf_release(&first);
+	gm_buf_release(&u);
+	gm_buf_release(&p);
+	gm_buf_release(&src);
+	gm_err_release(&err);
+	helper_env_release(&h);
 }
 
 static void test_map(void **state)
@@ -340,10 +753,19 @@ static void test_map(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_ref_parse),  cmocka_unit_test(test_digest),
-	        cmocka_unit_test(test_challenge),  cmocka_unit_test(test_range),
-	        cmocka_unit_test(test_base64),     cmocka_unit_test(test_config_lookup),
-	        cmocka_unit_test(test_creds_find), cmocka_unit_test(test_map),
+	        cmocka_unit_test(test_ref_parse),
+	        cmocka_unit_test(test_digest),
+	        cmocka_unit_test(test_challenge),
+	        cmocka_unit_test(test_range),
+	        cmocka_unit_test(test_base64),
+	        cmocka_unit_test(test_config_lookup),
+	        cmocka_unit_test(test_creds_find),
+	        cmocka_unit_test(test_creds_helper_precedence),
+	        cmocka_unit_test(test_creds_helper_errors),
+	        cmocka_unit_test(test_creds_google_adc),
+	        cmocka_unit_test(test_map),
 	};
+	const char *path = getenv("PATH");
+	snprintf(saved_path, sizeof(saved_path), "%s", path ? path : "/usr/bin:/bin");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
