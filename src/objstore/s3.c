@@ -826,6 +826,7 @@ enum gm_rc gm_os_s3_open(const char *bucket, const struct gm_os_opts *opts, stru
 	s->base.part_align = 1;
 	s->base.max_parts = 10000;
 	s->base.get_carries_meta = true;
+	s->base.meta_rewrite_max = (uint64_t)5 << 30; /* CopyObject's limit */
 	gm_buf_adds(&s->base.bucket, bucket);
 	gm_aws_config_init(&s->cfg);
 	struct gm_os_http_opts ho = {.insecure = opts->insecure,

@@ -133,6 +133,10 @@ struct gm_os {
 	uint64_t part_align;    /* parts are multiples of this (GCS: 256 KiB) */
 	unsigned max_parts;     /* most parts of one upload */
 	bool get_carries_meta;  /* a get's info holds the user metadata (S3) */
+	/* set_meta rewrites the object onto itself (S3's CopyObject: MinIO and Ceph change only
+	 * the metadata, AWS copies the bytes inside the store): the largest object it takes.
+	 * 0: metadata changes in place at any size (GCS). */
+	uint64_t meta_rewrite_max;
 	struct gm_os_http http;
 };
 

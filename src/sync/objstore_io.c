@@ -840,13 +840,25 @@ enum gm_rc gm_obj_commit(struct gm_sync_writer *w, const struct gm_sync_hash *wh
 	if (rc != GM_OK)
 		goto fail;
 	journal_drop(w);
-	/* The content hash is known only now. Where metadata can be changed in place (GCS) it
-	 * is added; S3 would copy the whole object to do so, so there the hash stays unknown
-	 * and --checksum reads the object. Changed mode or mtime are set either way. */
-	if (!s->sequential_parts && !meta_moved(meta, &w->src))
+	/* The content hash is known only now: it goes into the metadata so --checksum and
+	 * verify need not read the object back. GCS changes metadata in place; S3 rewrites the
+	 * object onto itself (MinIO and Ceph change only the metadata, AWS copies inside the
+	 * store, up to 5 GiB). Above that the hash stays unknown and --checksum reads the
+	 * object; a refused rewrite is a warning, the object itself is complete. Changed mode
+	 * or mtime are set either way. */
+	bool add_hash = !s->meta_rewrite_max || w->src.size <= s->meta_rewrite_max;
+	bool moved = meta_moved(meta, &w->src);
+	if (!add_hash && !moved)
 		goto done;
-	gm_obj_kvs_build(&kvs, GM_SYNC_FILE, meta, s->sequential_parts ? &h : NULL, NULL);
+	gm_obj_kvs_build(&kvs, GM_SYNC_FILE, meta, add_hash ? &h : NULL, NULL);
 	rc = s->ops->set_meta(s, gm_buf_cstr(&w->key), kvs.kv, kvs.n, err);
+	if (rc != GM_OK && !moved && rc != GM_ERR_INTERRUPTED) {
+		gm_warn("%s; the content hash of '%s' was not stored, so --checksum and verify "
+		        "will read it",
+		        gm_err_msg(err), gm_buf_cstr(&w->path));
+		gm_err_clear(err);
+		rc = GM_OK;
+	}
 	if (rc != GM_OK)
 		goto out;
 done:

@@ -382,3 +382,28 @@ def test_credentials_and_endpoint_from_a_profile(fake_s3, tmp_path):
     p = subprocess.run([BIN, "sync", "--profile", "nope", f"{src}/", f"s3://{BUCKET}/q/"],
                        capture_output=True, text=True, env=e)
     assert p.returncode != 0 and "nope" in p.stderr
+
+
+def test_multipart_object_keeps_its_hash(fake_s3, tmp_path):
+    """A file uploaded in parts gets its content hash into the object's metadata once the
+    upload is complete (S3 rewrites the object onto itself), so a checksum run and verify
+    answer from HEADs and never read it back."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "model.ckpt").write_bytes(os.urandom((24 << 20) + 7))
+    (src / "small").write_bytes(b"x" * 100)
+    r = sync(fake_s3, f"{src}/", f"s3://{BUCKET}/h/")
+    assert r.code == 0, r.err
+    req = fake_s3.stats()["requests"]
+    assert req.get("PUT CopyObject") == 1, req  # the multipart one only
+    fake_s3._post("/_stats/clear", {})
+    s = summary(sync(fake_s3, "--json", "--checksum", f"{src}/", f"s3://{BUCKET}/h/"))
+    assert s["copied"] == 0
+    r = run("verify", f"{src}/", f"s3://{BUCKET}/h/", env=fake_s3.env)
+    assert r.code == 0, r.err
+    req = fake_s3.stats()["requests"]
+    assert "GET GetObject" not in req, req
+    # the hash is the content's: a same-size change behind the store's back is caught
+    (src / "model.ckpt").write_bytes(os.urandom((24 << 20) + 7))
+    r = run("verify", f"{src}/", f"s3://{BUCKET}/h/", env=fake_s3.env)
+    assert r.code == 1 and "model.ckpt" in r.out + r.err
