@@ -334,6 +334,22 @@ static bool is_write(const char *m)
 	return strcmp(m, "PUT") == 0 || strcmp(m, "POST") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+/* url as logs and messages may show it: without its query, and an upload's URL without
+ * the part after /blobs/uploads/ (with the registry's signed state, a capability for the
+ * upload that only the upload journal keeps). */
+static void url_for_log(const char *url, struct gm_buf *out)
+{
+	const char *up = strstr(url, "/blobs/uploads/");
+	size_t n = strcspn(url, "?");
+	gm_buf_reset(out);
+	if (up && (size_t)(up - url) + 15 < n) {
+		gm_buf_add(out, url, (size_t)(up - url) + 15);
+		gm_buf_adds(out, "<upload>");
+	} else {
+		gm_buf_add(out, url, n);
+	}
+}
+
 enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_req *q,
                        struct gm_oci_resp *rs, struct gm_err *err)
 {
@@ -408,13 +424,14 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 		CURLcode cc = curl_easy_perform(h);
 		curl_slist_free_all(hdrs);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
-		gm_debug("%s %s -> %ld", q->method, q->url, rs->status);
+		url_for_log(q->url, &line);
+		gm_debug("%s %s -> %ld", q->method, gm_buf_cstr(&line), rs->status);
 		if (cc != CURLE_OK) {
 			if (x.aborted)
 				rc = GM_ERR_INTERRUPTED; /* the sink said stop; it knows why */
 			else
 				rc = gm_err_set(err, GM_ERR_UNREACHABLE, "%s %s: %s", q->method,
-				                q->url, curl_easy_strerror(cc));
+				                gm_buf_cstr(&line), curl_easy_strerror(cc));
 			goto out;
 		}
 		if (rs->status != 401 && rs->status != 403)

@@ -487,21 +487,6 @@ static void *download_main(void *arg)
 	return NULL;
 }
 
-/* Where err's message quotes the upload URL (libcurl's transport errors do), it says "the
- * upload URL" instead: the URL is a capability for the upload, kept in the journal only. */
-static void redact_url(struct gm_err *err, const char *url)
-{
-	const char *msg = gm_err_msg(err), *at = url && *url ? strstr(msg, url) : NULL;
-	if (!at)
-		return;
-	struct gm_buf b = GM_BUF_INIT;
-	gm_buf_add(&b, msg, (size_t)(at - msg));
-	gm_buf_adds(&b, "the upload URL");
-	gm_buf_adds(&b, at + strlen(url));
-	gm_err_set(err, err->rc, "%s", gm_buf_cstr(&b));
-	gm_buf_release(&b);
-}
-
 /* PATCHes chunk (at offset start of the upload) to *loc, re-asking the upload's status and
  * resending the rest after a failure. *loc follows the registry's new Location. */
 static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, const char *scope,
@@ -524,8 +509,6 @@ static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, 
 		                       .scope = scope,
 		                       .body_cap = 16 << 10};
 		rc = gm_oci_http(j->dst, h, &q, &rs, err);
-		if (rc != GM_OK)
-			redact_url(err, gm_buf_cstr(loc));
 		if (rc == GM_OK && rs.status == 202 && rs.location.len) {
 			gm_oci_abs_url(j->dst, gm_buf_cstr(&rs.location), &url);
 			gm_buf_reset(loc);
@@ -546,8 +529,6 @@ static enum gm_rc patch_chunk(struct image_job *j, CURL *h, struct gm_buf *loc, 
 		                        .body_cap = 16 << 10};
 		uint64_t have = 0;
 		rc = gm_oci_http(j->dst, h, &st, &rs, err);
-		if (rc != GM_OK)
-			redact_url(err, gm_buf_cstr(loc));
 		if (rc != GM_OK || rs.status != 204 ||
 		    gm_oci_parse_range(gm_buf_cstr(&rs.range), &have) != GM_OK || have < start ||
 		    have > start + len) {
@@ -810,10 +791,8 @@ static enum gm_rc copy_blob(struct image_job *j, CURL *h, const struct desc *d,
 	                         .body_len = monolithic ? (size_t)off : 0,
 	                         .scope = gm_buf_cstr(&scope),
 	                         .body_cap = 16 << 10};
-	if ((rc = gm_oci_http(j->dst, h, &put, &rs, err)) != GM_OK) {
-		redact_url(err, gm_buf_cstr(&loc));
+	if ((rc = gm_oci_http(j->dst, h, &put, &rs, err)) != GM_OK)
 		goto out;
-	}
 	if (rs.status != 201) { /* refused: a rerun must not resume this upload */
 		rc = gm_err_set(err, GM_ERR_PROTOCOL, "PUT blob '%s' to '%s/%s': HTTP %ld: %.300s",
 		                d->digest, j->dst->host, j->dst_repo, rs.status,

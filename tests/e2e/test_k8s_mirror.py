@@ -260,12 +260,13 @@ def test_kill_mid_copy_then_rerun(registries, tmp_path):
     assert f"digest {layer}\n" in text and "repo kill/big\n" in text
     location = [ln for ln in text.splitlines() if ln.startswith("location ")][0][9:]
     assert location.startswith(f"http://{r.dst.host}/v2/kill/big/blobs/uploads/")
-    p = mirror(r, "--json", "-v", "--chunk-size", "4M", r.src.ref(ref),
+    p = mirror(r, "--json", "-v", "-v", "--chunk-size", "4M", r.src.ref(ref),
                r.dst.ref("kill/big:v1"), env={"XDG_STATE_HOME": state})
     s = summary(p)
     assert s["images_copied"] == 1
     assert s["blobs_copied"] == 1 and s["blobs_skipped"] == 1  # the config went in first
     assert sha(r.dst.raw("kill/big:v1")) == digest
+    assert "/blobs/uploads/<upload>" in p.stderr  # debug lines name uploads, not their URL
     # the bytes the registry held were not sent again, and the summary says so
     assert s["bytes"] + s["bytes_resumed"] == size
     assert s["bytes_resumed"] == held and s["bytes"] == size - held
