@@ -90,6 +90,8 @@ static void on_item(void *ctx, const char *code, const char *path, size_t len)
 {
 	struct view *v = ctx;
 	if (v->json) {
+		if (v->jitems.len) /* the objects are the elements of one array: see render */
+			gm_buf_addch(&v->jitems, ',');
 		gm_json_begin_object(&v->ji, NULL);
 		gm_json_str(&v->ji, "change", code);
 		gm_json_strn(&v->ji, "path", path, len);

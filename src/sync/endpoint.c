@@ -1,5 +1,6 @@
 /* What every transport shares: directory listings with stable name storage, the path rules,
- * the XXH3-128 hasher, and opening an endpoint from the name a user typed. */
+ * xattr blobs read as sets of records (parsed, sorted, compared), the XXH3-128 hasher, and
+ * opening an endpoint from the name a user typed. */
 #include "sync/endpoint.h"
 
 #include <stdlib.h>
@@ -152,6 +153,137 @@ void gm_sync_path_join(struct gm_buf *out, const char *dir, const char *name, si
 		gm_buf_addch(out, '/');
 	}
 	gm_buf_add(out, name, name_len);
+}
+
+/* ---- xattr blobs ---- */
+
+static uint32_t xa_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int xattr_cmp_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int xattr_cmp(const void *a, const void *b)
+{
+	const struct gm_sync_xattr *x = a, *y = b;
+	return xattr_cmp_name(x->name, x->name_len, y->name, y->name_len);
+}
+
+enum gm_rc gm_sync_xattrs_parse(const void *blob, size_t len, const char *what,
+                                struct gm_sync_xattr **out, size_t *n, struct gm_err *err)
+{
+	const unsigned char *p = blob;
+	size_t left = len, count = 0, cap = 0;
+	struct gm_sync_xattr *v = NULL;
+	*out = NULL;
+	*n = 0;
+	while (left > 0) {
+		if (left < 4 || xa_le32(p) > left - 4 || xa_le32(p) == 0)
+			goto bad;
+		size_t nl = xa_le32(p);
+		const char *name = (const char *)p + 4;
+		if (memchr(name, '\0', nl))
+			goto bad;
+		p += 4 + nl;
+		left -= 4 + nl;
+		if (left < 4 || xa_le32(p) > left - 4)
+			goto bad;
+		size_t vl = xa_le32(p);
+		if (count == cap) {
+			cap = cap ? 2 * cap : 8;
+			v = gm_xreallocarray(v, cap, sizeof(*v));
+		}
+		v[count++] = (struct gm_sync_xattr){name, nl, p + 4, vl};
+		p += 4 + vl;
+		left -= 4 + vl;
+	}
+	if (count > 1)
+		qsort(v, count, sizeof(*v), xattr_cmp);
+	for (size_t i = 1; i < count; i++)
+		if (xattr_cmp(&v[i - 1], &v[i]) == 0)
+			goto bad;
+	*out = v;
+	*n = count;
+	return GM_OK;
+bad:
+	free(v);
+	return gm_err_set(err, GM_ERR_PARSE, "the xattrs of '%s' are malformed", what);
+}
+
+const struct gm_sync_xattr *gm_sync_xattrs_find(const struct gm_sync_xattr *v, size_t n,
+                                                const char *name, size_t name_len)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = xattr_cmp_name(v[mid].name, v[mid].name_len, name, name_len);
+		if (c == 0)
+			return &v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void xa_put_le32(struct gm_buf *b, size_t v)
+{
+	unsigned char p[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+	                      (unsigned char)(v >> 24)};
+	gm_buf_add(b, p, 4);
+}
+
+void gm_sync_xattrs_put(struct gm_buf *out, const struct gm_sync_xattr *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		xa_put_le32(out, v[i].name_len);
+		gm_buf_add(out, v[i].name, v[i].name_len);
+		xa_put_le32(out, v[i].value_len);
+		gm_buf_add(out, v[i].value, v[i].value_len);
+	}
+}
+
+bool gm_sync_xattr_local_only(const char *name, size_t len)
+{
+	static const char selinux[] = "security.selinux";
+	return len == sizeof(selinux) - 1 && memcmp(name, selinux, len) == 0;
+}
+
+/* Whether every record of v has its twin in w; local_ok: records gm_sync_xattr_local_only
+ * names need none. */
+static bool xattrs_within(const struct gm_sync_xattr *v, size_t n, const struct gm_sync_xattr *w,
+                          size_t nw, bool local_ok)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct gm_sync_xattr *t =
+		        gm_sync_xattrs_find(w, nw, v[i].name, v[i].name_len);
+		if (!t && local_ok && gm_sync_xattr_local_only(v[i].name, v[i].name_len))
+			continue;
+		if (!t || t->value_len != v[i].value_len ||
+		    (t->value_len && memcmp(t->value, v[i].value, t->value_len) != 0))
+			return false;
+	}
+	return true;
+}
+
+bool gm_sync_xattrs_same(const void *src, size_t slen, const void *dst, size_t dlen)
+{
+	struct gm_sync_xattr *vs = NULL, *vd = NULL;
+	size_t ns = 0, nd = 0;
+	bool same = gm_sync_xattrs_parse(src, slen, "", &vs, &ns, NULL) == GM_OK &&
+	            gm_sync_xattrs_parse(dst, dlen, "", &vd, &nd, NULL) == GM_OK &&
+	            xattrs_within(vs, ns, vd, nd, false) && xattrs_within(vd, nd, vs, ns, true);
+	free(vs);
+	free(vd);
+	return same;
 }
 
 void gm_sync_hasher_init(struct gm_sync_hasher *h)

@@ -221,6 +221,13 @@ struct gm_sync_ops {
 	 * following a symlink. */
 	enum gm_rc (*set_meta)(struct gm_sync_endpoint *ep, const char *path,
 	                       const struct gm_sync_meta *meta, unsigned flags, struct gm_err *err);
+	/* Makes the xattrs of the existing file or directory path ("" = the root) exactly the
+	 * set in blob (the format of xattrs): names the blob lacks are removed, names whose
+	 * value differs are set, the others are left alone. Does not follow a symlink; a path
+	 * that is not a file or directory is GM_ERR_USAGE, a malformed blob GM_ERR_PARSE.
+	 * Optional (NULL: a transport that keeps no xattrs). */
+	enum gm_rc (*set_xattrs)(struct gm_sync_endpoint *ep, const char *path,
+	                         const struct gm_buf *blob, struct gm_err *err);
 
 	/* Deltas (delta.h); all three NULL when the transport has none. signature: the librsync
 	 * signature of the file at path as it is now, and (basis) that file's metadata. */
@@ -290,6 +297,32 @@ void gm_sync_endpoint_where(const struct gm_sync_endpoint *ep, const char *path,
 bool gm_sync_path_check(const char *path, size_t len);
 /* out = dir + "/" + name (or name alone when dir is ""). */
 void gm_sync_path_join(struct gm_buf *out, const char *dir, const char *name, size_t name_len);
+
+/* xattr blobs (ops->xattrs): records of u32 name length, name, u32 value length, value. */
+struct gm_sync_xattr {
+	const char *name; /* not NUL-terminated; never empty, holds no NUL */
+	size_t name_len;
+	const void *value;
+	size_t value_len;
+};
+/* The records of blob[0..len), sorted by name (bytewise), into *out (n of them; free() it;
+ * NULL when there are none). They point into blob. A record that overruns the blob, an empty
+ * name, a NUL in a name or a name given twice is GM_ERR_PARSE (what names the file in the
+ * message). */
+enum gm_rc gm_sync_xattrs_parse(const void *blob, size_t len, const char *what,
+                                struct gm_sync_xattr **out, size_t *n, struct gm_err *err);
+/* The record called name in v (sorted, as from gm_sync_xattrs_parse), or NULL. */
+const struct gm_sync_xattr *gm_sync_xattrs_find(const struct gm_sync_xattr *v, size_t n,
+                                                const char *name, size_t name_len);
+/* Appends records v[0..n) to out in the blob format. */
+void gm_sync_xattrs_put(struct gm_buf *out, const struct gm_sync_xattr *v, size_t n);
+/* Whether an xattr is the destination system's own, kept there when the source lacks it:
+ * the SELinux label (security.selinux), which the destination's policy sets. */
+bool gm_sync_xattr_local_only(const char *name, size_t len);
+/* Whether the destination's blob holds the source's set of (name, value), whatever the order
+ * of their records (file systems list xattrs in their own order), and nothing more but
+ * names gm_sync_xattr_local_only keeps. A malformed blob differs from everything. */
+bool gm_sync_xattrs_same(const void *src, size_t slen, const void *dst, size_t dlen);
 
 /* Hashing, one implementation for every transport. */
 struct gm_sync_hasher {

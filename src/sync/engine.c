@@ -28,8 +28,9 @@
 #define QUEUE_MAX  8192
 #define COPY_TRIES 3
 
-enum job_type { JOB_DIR, JOB_COPY, JOB_HASH, JOB_MHASH, JOB_VHASH, JOB_VMAN };
-enum { J_DST_MISSING = 1, J_FINAL = 2, J_REMOVE_FIRST = 4 };
+enum job_type { JOB_DIR, JOB_COPY, JOB_HASH, JOB_MHASH, JOB_VHASH, JOB_VMAN, JOB_ATTRS };
+/* J_NEW_XATTRS: a JOB_ATTRS for a directory just created, which gets the source's xattrs */
+enum { J_DST_MISSING = 1, J_FINAL = 2, J_REMOVE_FIRST = 4, J_NEW_XATTRS = 8 };
 
 struct job {
 	struct job *next;
@@ -78,6 +79,9 @@ struct engine {
 	struct gm_sync_endpoint *src, *dst;
 	unsigned wflags, dflags, setflags;
 	bool hardlinks, xattrs, dry;
+	/* -X where the destination can be told a whole set: the xattrs of entries that need no
+	 * copy are compared and updated (JOB_ATTRS) */
+	bool xsync;
 
 	pthread_mutex_t qmu;
 	pthread_cond_t qcv;
@@ -117,7 +121,7 @@ struct worker {
 	struct engine *e;
 	pthread_t th;
 	struct gm_sync_list sl, dl;
-	struct gm_buf mpath, xattrs, link;
+	struct gm_buf mpath, xattrs, dxattrs, link;
 	struct gm_err err, jerr;
 	const char *dir;
 	unsigned changes;
@@ -189,7 +193,8 @@ static void item(struct engine *e, char y, char x, unsigned why, const char *pat
 		code[5] = why & GM_SYNC_WHY_MODE ? 'p' : '.';
 		code[6] = why & GM_SYNC_WHY_OWNER ? 'o' : '.';
 		code[7] = why & GM_SYNC_WHY_OWNER ? 'g' : '.';
-		code[8] = '.', code[9] = '.', code[10] = '.';
+		code[8] = '.', code[9] = '.';
+		code[10] = why & GM_SYNC_WHY_XATTRS ? 'x' : '.';
 		if (why & GM_SYNC_WHY_TARGET)
 			code[2] = 'c';
 	}
@@ -568,6 +573,42 @@ static bool meta_differs(unsigned why)
 	return why & (GM_SYNC_WHY_TIME | GM_SYNC_WHY_MODE | GM_SYNC_WHY_OWNER);
 }
 
+/* The attributes of an entry both sides hold whose content needs no copy: with xsync, both
+ * sides' xattrs are read and compared as sets (w->xattrs keeps the source's); then the entry
+ * is itemised once for what differs, and, unless a dry run, set_meta (when set_meta and why
+ * say so: files; directories get theirs at the end) and set_xattrs bring the destination in
+ * line. false after reporting a failure. */
+static bool update_attrs(struct worker *w, const char *sp, const char *dp, size_t dplen,
+                         const struct gm_sync_meta *s, unsigned why, char x, bool set_meta)
+{
+	struct engine *e = w->e;
+	const struct gm_sync_ops *dops = e->dst->ops;
+	if (e->xsync) {
+		if (e->src->ops->xattrs(e->src, sp, &w->xattrs, &w->jerr) != GM_OK ||
+		    dops->xattrs(e->dst, dp, &w->dxattrs, &w->jerr) != GM_OK) {
+			fail(e, dp, dplen, &w->jerr);
+			return false;
+		}
+		if (!gm_sync_xattrs_same(w->xattrs.data, w->xattrs.len, w->dxattrs.data,
+		                         w->dxattrs.len))
+			why |= GM_SYNC_WHY_XATTRS;
+	}
+	set_meta = set_meta && meta_differs(why);
+	if (why)
+		item(e, '.', x, why, dp, dplen);
+	if (!set_meta && !(why & GM_SYNC_WHY_XATTRS))
+		return true; /* a directory's own time and mode: finalize_dirs */
+	if (!e->dry &&
+	    ((set_meta && dops->set_meta(e->dst, dp, s, e->setflags, &w->jerr) != GM_OK) ||
+	     ((why & GM_SYNC_WHY_XATTRS) &&
+	      dops->set_xattrs(e->dst, dp, &w->xattrs, &w->jerr) != GM_OK))) {
+		fail(e, dp, dplen, &w->jerr);
+		return false;
+	}
+	ADD(e, meta_updated, 1);
+	return true;
+}
+
 static void run_hash(struct worker *w, struct job *j)
 {
 	struct engine *e = w->e;
@@ -581,15 +622,9 @@ static void run_hash(struct worker *w, struct job *j)
 		return;
 	}
 	if (gm_sync_hash_equal(&hs, &hd)) {
-		if (meta_differs(j->why)) {
-			item(e, '.', 'f', j->why, dp, j->dplen);
-			if (!e->dry && e->dst->ops->set_meta(e->dst, dp, &j->s, e->setflags,
-			                                     &w->jerr) != GM_OK) {
-				ADD(e, files_done, 1);
-				fail(e, dp, j->dplen, &w->jerr);
-				return;
-			}
-			ADD(e, meta_updated, 1);
+		if (!update_attrs(w, j->path, dp, j->dplen, &j->s, j->why, 'f', true)) {
+			ADD(e, files_done, 1);
+			return;
 		}
 		ADD(e, unchanged, 1);
 		ADD(e, files_done, 1);
@@ -617,6 +652,31 @@ static void run_mhash(struct worker *w, struct job *j)
 		return;
 	}
 	manifest_add(e, job_dpath(j), j->dplen, &j->s, &h, false);
+}
+
+/* An entry found up to date by the walk, with xsync (update_attrs): a file is then counted
+ * as unchanged (and hashed for the manifest), a directory was itemised by nobody yet. */
+static void run_attrs(struct worker *w, struct job *j)
+{
+	struct engine *e = w->e;
+	bool file = j->s.kind == GM_SYNC_FILE;
+	gm_err_clear(&w->jerr);
+	if (j->flags & J_NEW_XATTRS) { /* itemised as created: only the copy of its set */
+		if (e->src->ops->xattrs(e->src, j->path, &w->xattrs, &w->jerr) != GM_OK ||
+		    (w->xattrs.len &&
+		     e->dst->ops->set_xattrs(e->dst, job_dpath(j), &w->xattrs, &w->jerr) != GM_OK))
+			fail(e, job_dpath(j), j->dplen, &w->jerr);
+		return;
+	}
+	bool ok = update_attrs(w, j->path, job_dpath(j), j->dplen, &j->s, j->why, file ? 'f' : 'd',
+	                       file);
+	if (!file)
+		return;
+	if (ok)
+		ADD(e, unchanged, 1);
+	ADD(e, files_done, 1);
+	if (ok && e->mf)
+		run_mhash(w, j);
 }
 
 /* verify: both sides' hashes of a file whose sizes agree. */
@@ -760,6 +820,15 @@ static void file_entry(struct worker *w, const char *path, size_t plen, const ch
 		return;
 	switch (dec.action) {
 	case GM_SYNC_ACT_META:
+	case GM_SYNC_ACT_NONE:
+		if (!e->xsync)
+			break;
+		queue_file(w, JOB_ATTRS, path, plen, dpath, dplen, &s->meta, &d->meta, dec.why, 0);
+		return;
+	default: break;
+	}
+	switch (dec.action) {
+	case GM_SYNC_ACT_META:
 		item(e, '.', 'f', dec.why, dpath, dplen);
 		if (!e->dry &&
 		    e->dst->ops->set_meta(e->dst, dpath, &s->meta, e->setflags, &w->err) != GM_OK) {
@@ -809,8 +878,11 @@ static void dir_entry(struct worker *w, const char *path, size_t len, const stru
 	struct engine *e = w->e;
 	if (dec.action == GM_SYNC_ACT_DESCEND) {
 		uint8_t flags = 0;
-		if (dec.why) {
+		if (e->xsync) /* itemised there, with its xattrs */
+			queue_file(w, JOB_ATTRS, path, len, NULL, 0, &s->meta, NULL, dec.why, 0);
+		else if (dec.why)
 			item(e, '.', 'd', dec.why, path, len);
+		if (dec.why) {
 			finalize_add(e, path, &s->meta);
 			flags |= J_FINAL;
 		}
@@ -829,6 +901,8 @@ static void dir_entry(struct worker *w, const char *path, size_t len, const stru
 			return;
 		}
 	}
+	if (e->xsync && !e->dry)
+		queue_file(w, JOB_ATTRS, path, len, NULL, 0, &s->meta, NULL, 0, J_NEW_XATTRS);
 	ADD(e, dirs_created, 1);
 	w->changes++;
 	finalize_add(e, path, &s->meta);
@@ -1075,6 +1149,7 @@ static void run_job(struct worker *w, struct job *j)
 	case JOB_MHASH: run_mhash(w, j); break;
 	case JOB_VHASH: run_vhash(w, j); break;
 	case JOB_VMAN: run_vman(w, j); break;
+	case JOB_ATTRS: run_attrs(w, j); break;
 	}
 }
 
@@ -1205,6 +1280,7 @@ static void worker_init(struct worker *w, struct engine *e)
 	gm_sync_list_init(&w->dl);
 	gm_buf_init(&w->mpath);
 	gm_buf_init(&w->xattrs);
+	gm_buf_init(&w->dxattrs);
 	gm_buf_init(&w->link);
 	gm_err_init(&w->err);
 	gm_err_init(&w->jerr);
@@ -1216,6 +1292,7 @@ static void worker_release(struct worker *w)
 	gm_sync_list_release(&w->dl);
 	gm_buf_release(&w->mpath);
 	gm_buf_release(&w->xattrs);
+	gm_buf_release(&w->dxattrs);
 	gm_buf_release(&w->link);
 	gm_err_release(&w->err);
 	gm_err_release(&w->jerr);
@@ -1631,6 +1708,7 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 	e.xattrs = o->xattrs && (scaps & GM_SYNC_CAP_XATTRS) && (dcaps & GM_SYNC_CAP_XATTRS) &&
 	           e.src->ops->xattrs;
 	e.wflags = (owner ? GM_SYNC_W_OWNER : 0) | (e.xattrs ? GM_SYNC_W_XATTRS : 0);
+	e.xsync = e.xattrs && !o->verify && e.dst && e.dst->ops->xattrs && e.dst->ops->set_xattrs;
 	e.setflags = owner ? GM_SYNC_W_OWNER : 0;
 	e.hardlinks =
 	        !o->verify && (scaps & GM_SYNC_CAP_HARDLINKS) && (dcaps & GM_SYNC_CAP_HARDLINKS);
@@ -1683,13 +1761,20 @@ enum gm_rc gm_sync_run(const char *src_text, const char *dst_text, const struct 
 			if (rc != GM_OK)
 				goto out;
 			item(&e, 'c', 'd', GM_SYNC_WHY_NEW, start, slen);
+			if (e.xsync)
+				queue_file(&w0, JOB_ATTRS, start, slen, NULL, 0, &sm, NULL, 0,
+				           J_NEW_XATTRS);
 			finalize_add(&e, start, &sm);
 			flags |= J_FINAL;
 		}
 		if (!o->verify && have_d) {
 			struct gm_sync_decision dec = gm_sync_decide(&s, &d, e.dflags);
-			if (dec.why) {
+			if (e.xsync) /* itemised there, with its xattrs */
+				queue_file(&w0, JOB_ATTRS, start, slen, NULL, 0, &sm, NULL, dec.why,
+				           0);
+			else if (dec.why)
 				item(&e, '.', 'd', dec.why, start, slen);
+			if (dec.why) {
 				finalize_add(&e, start, &sm);
 				flags |= J_FINAL;
 			}

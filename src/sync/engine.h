@@ -62,6 +62,7 @@ enum {
 	GM_SYNC_WHY_OWNER = 1u << 5,
 	GM_SYNC_WHY_TARGET = 1u << 6, /* symlink target differs */
 	GM_SYNC_WHY_SUM = 1u << 7,    /* content hash differs (--checksum) */
+	GM_SYNC_WHY_XATTRS = 1u << 8, /* the xattrs differ (-X), nothing else to copy */
 };
 
 /* Flags for gm_sync_decide. */
@@ -121,7 +122,7 @@ struct gm_sync_stats {
 	uint64_t bytes_done;   /* of which sent or found already sent (resume) */
 	uint64_t copied;       /* files whose content was sent */
 	uint64_t unchanged;    /* files already up to date (metadata fixes included) */
-	uint64_t meta_updated; /* entries whose mode/mtime/owner were set */
+	uint64_t meta_updated; /* entries whose mode/mtime/owner or xattrs (-X) were set */
 	uint64_t dirs_created;
 	uint64_t symlinks;      /* symlinks created or replaced */
 	uint64_t hardlinks;     /* hard links created */

@@ -422,6 +422,7 @@ static const struct gm_sync_ops local_ops = {
         .hardlink = gm_sync_local_hardlink,
         .remove = gm_sync_local_remove,
         .set_meta = gm_sync_local_set_meta,
+        .set_xattrs = gm_sync_local_set_xattrs,
         .signature = gm_sync_local_signature,
         .open_patch = gm_sync_local_open_patch,
         .patch = gm_sync_local_patch,

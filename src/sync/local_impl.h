@@ -110,6 +110,33 @@ void gm_sync_local_mtime(int64_t mtime_ns, struct timespec ts[2]);
 /* Whether a file moved between two stats: size, mtime or ctime differ. */
 bool gm_sync_local_stat_moved(const struct stat *a, const struct stat *b);
 
+/* ---- local_read.c: xattrs ---- */
+
+/* A file or directory whose xattrs are read or set, reached without following a symlink:
+ * through the /proc/self/fd path of an O_PATH descriptor (whatever the entry's mode), or,
+ * where there is no /proc, through a descriptor opened on the entry itself; or, for a new
+ * file at commit, its writer's descriptor (fd set, pfd -1). */
+struct local_xfile {
+	struct local_dref dir;
+	const char *name; /* in dir */
+	int pfd, fd;
+	char proc[64];
+	struct stat st; /* of pfd */
+};
+/* Opens path ("" = the root) beneath the root for its xattrs. what names the operation in
+ * the error. Close x with gm_sync_local_xfile_close whatever the result. */
+enum gm_rc gm_sync_local_xfile_open(struct local_ep *ep, const char *path, const char *what,
+                                    struct local_xfile *x, struct gm_err *err);
+void gm_sync_local_xfile_close(struct local_xfile *x);
+/* After a call through x->proc failed with errno ENOENT (no /proc): opens the regular file
+ * or directory itself into x->fd, so the caller retries through it. false (errno set) when
+ * there is nothing to fall back to. */
+bool gm_sync_local_xfile_fallback(struct local_xfile *x);
+/* x's xattrs into blob (the format of ops->xattrs); empty for a symlink or special file and
+ * where the file system has none. */
+enum gm_rc gm_sync_local_xfile_read(struct local_ep *ep, struct local_xfile *x, const char *path,
+                                    struct gm_buf *blob, struct gm_err *err);
+
 /* ---- the operations, gathered in local.c's ops table ---- */
 
 /* local_tree.c */
@@ -164,5 +191,7 @@ enum gm_rc gm_sync_local_open_patch(struct gm_sync_endpoint *gep, const char *pa
                                     struct gm_sync_writer **out, struct gm_err *err);
 enum gm_rc gm_sync_local_patch(struct gm_sync_writer *gw, const void *delta, size_t len, bool eof,
                                struct gm_err *err);
+enum gm_rc gm_sync_local_set_xattrs(struct gm_sync_endpoint *gep, const char *path,
+                                    const struct gm_buf *blob, struct gm_err *err);
 
 #endif

@@ -243,61 +243,86 @@ static void put_le32(struct gm_buf *b, uint32_t v)
 	gm_buf_add(b, p, 4);
 }
 
-/* Where xattrs are read from: a /proc/self/fd path of an O_PATH descriptor, or an fd. */
-struct xsrc {
-	char proc[64];
-	int fd;
-};
-
-static ssize_t xlist(const struct xsrc *x, char *buf, size_t size)
+enum gm_rc gm_sync_local_xfile_open(struct local_ep *ep, const char *path, const char *what,
+                                    struct local_xfile *x, struct gm_err *err)
 {
-	return x->fd >= 0 ? flistxattr(x->fd, buf, size) : listxattr(x->proc, buf, size);
-}
-
-static ssize_t xget(const struct xsrc *x, const char *name, void *buf, size_t size)
-{
-	return x->fd >= 0 ? fgetxattr(x->fd, name, buf, size) : getxattr(x->proc, name, buf, size);
-}
-
-enum gm_rc gm_sync_local_xattrs(struct gm_sync_endpoint *gep, const char *path, struct gm_buf *blob,
-                                struct gm_err *err)
-{
-	struct local_ep *ep = local_ep_of(gep);
-	struct local_dref dir = LOCAL_DREF_INIT;
-	struct gm_buf names = GM_BUF_INIT, val = GM_BUF_INIT;
-	struct xsrc x = {.fd = -1};
-	int pfd = -1;
-	const char *name;
-	struct stat st;
-	gm_buf_reset(blob);
-	enum gm_rc rc = gm_sync_local_resolve(ep, path, &dir, &name, "read the xattrs of", err);
-	if (rc != GM_OK)
-		goto out;
-	/* O_PATH|O_NOFOLLOW: a symlink is opened as itself, a device or fifo is not opened. */
-	pfd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (pfd < 0 || fstat(pfd, &st) < 0) {
-		rc = gm_sync_local_fail(ep, err, errno, "read the xattrs of", path);
-		goto out;
+	enum gm_rc rc;
+	x->dir = (struct local_dref)LOCAL_DREF_INIT;
+	x->name = ".";
+	x->pfd = x->fd = -1;
+	x->proc[0] = '\0';
+	memset(&x->st, 0, sizeof(x->st));
+	if (!path[0]) {
+		rc = gm_sync_local_check_path(ep, path, true, err);
+		x->dir.fd = ep->rootfd; /* borrowed */
+	} else {
+		rc = gm_sync_local_resolve(ep, path, &x->dir, &x->name, what, err);
 	}
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		goto out; /* symlinks and special files: none carried */
-	snprintf(x.proc, sizeof(x.proc), "/proc/self/fd/%d", pfd);
-	ssize_t n;
+	if (rc != GM_OK)
+		return rc;
+	/* O_PATH|O_NOFOLLOW: a symlink is opened as itself, a device or fifo is not opened. */
+	x->pfd = openat(x->dir.fd, x->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (x->pfd < 0 || fstat(x->pfd, &x->st) < 0)
+		return gm_sync_local_fail(ep, err, errno, what, path);
+	snprintf(x->proc, sizeof(x->proc), "/proc/self/fd/%d", x->pfd);
+	return GM_OK;
+}
+
+void gm_sync_local_xfile_close(struct local_xfile *x)
+{
+	if (x->fd >= 0)
+		close(x->fd);
+	if (x->pfd >= 0)
+		close(x->pfd);
+	x->fd = x->pfd = -1;
+	gm_sync_local_dref_put(&x->dir);
+}
+
+bool gm_sync_local_xfile_fallback(struct local_xfile *x)
+{
+	if (x->fd >= 0 || errno != ENOENT || (!S_ISREG(x->st.st_mode) && !S_ISDIR(x->st.st_mode)))
+		return false;
+	x->fd = openat(x->dir.fd, x->name,
+	               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	return x->fd >= 0;
+}
+
+static ssize_t xlist(struct local_xfile *x, char *buf, size_t size)
+{
 	for (;;) {
-		n = xlist(&x, NULL, 0);
-		if (n < 0 && errno == ENOENT && x.fd < 0) {
-			/* no /proc: open the file itself (it is a file or a directory) */
-			x.fd = openat(dir.fd, name,
-			              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-			if (x.fd < 0)
-				break;
-			continue;
-		}
+		ssize_t n =
+		        x->fd >= 0 ? flistxattr(x->fd, buf, size) : listxattr(x->proc, buf, size);
+		if (n >= 0 || !gm_sync_local_xfile_fallback(x))
+			return n;
+	}
+}
+
+static ssize_t xget(struct local_xfile *x, const char *name, void *buf, size_t size)
+{
+	for (;;) {
+		ssize_t n = x->fd >= 0 ? fgetxattr(x->fd, name, buf, size)
+		                       : getxattr(x->proc, name, buf, size);
+		if (n >= 0 || !gm_sync_local_xfile_fallback(x))
+			return n;
+	}
+}
+
+enum gm_rc gm_sync_local_xfile_read(struct local_ep *ep, struct local_xfile *x, const char *path,
+                                    struct gm_buf *blob, struct gm_err *err)
+{
+	struct gm_buf names = GM_BUF_INIT, val = GM_BUF_INIT;
+	enum gm_rc rc = GM_OK;
+	ssize_t n;
+	gm_buf_reset(blob);
+	if (!S_ISREG(x->st.st_mode) && !S_ISDIR(x->st.st_mode))
+		goto out; /* symlinks and special files: none carried */
+	for (;;) {
+		n = xlist(x, NULL, 0);
 		if (n <= 0)
 			break;
 		gm_buf_reset(&names);
 		gm_buf_grow(&names, (size_t)n);
-		n = xlist(&x, names.data, (size_t)n);
+		n = xlist(x, names.data, (size_t)n);
 		if (n >= 0 || errno != ERANGE)
 			break;
 	}
@@ -315,12 +340,12 @@ enum gm_rc gm_sync_local_xattrs(struct gm_sync_endpoint *gep, const char *path, 
 			continue;
 		ssize_t v;
 		for (;;) {
-			v = xget(&x, xn, NULL, 0);
+			v = xget(x, xn, NULL, 0);
 			if (v < 0)
 				break;
 			gm_buf_reset(&val);
 			gm_buf_grow(&val, (size_t)v + 1);
-			v = xget(&x, xn, val.data, (size_t)v + 1);
+			v = xget(x, xn, val.data, (size_t)v + 1);
 			if (v >= 0 || errno != ERANGE)
 				break;
 		}
@@ -345,12 +370,20 @@ enum gm_rc gm_sync_local_xattrs(struct gm_sync_endpoint *gep, const char *path, 
 out:
 	if (rc != GM_OK)
 		gm_buf_reset(blob);
-	if (x.fd >= 0)
-		close(x.fd);
-	if (pfd >= 0)
-		close(pfd);
 	gm_buf_release(&names);
 	gm_buf_release(&val);
-	gm_sync_local_dref_put(&dir);
+	return rc;
+}
+
+enum gm_rc gm_sync_local_xattrs(struct gm_sync_endpoint *gep, const char *path, struct gm_buf *blob,
+                                struct gm_err *err)
+{
+	struct local_ep *ep = local_ep_of(gep);
+	struct local_xfile x;
+	gm_buf_reset(blob);
+	enum gm_rc rc = gm_sync_local_xfile_open(ep, path, "read the xattrs of", &x, err);
+	if (rc == GM_OK)
+		rc = gm_sync_local_xfile_read(ep, &x, path, blob, err);
+	gm_sync_local_xfile_close(&x);
 	return rc;
 }

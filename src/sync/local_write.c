@@ -1,8 +1,9 @@
 /* The writing side of the local transport (local_impl.h): writers that build a file in the
  * work area from chunks checked against the source's hashes, journal big files so a later
  * run resumes them, and at commit check the whole-file hash, apply metadata and xattrs and
- * rename the file into place; and deltas: a file's signature, and writers that rebuild a
- * file from its current content and a delta (open_patch, patch). */
+ * rename the file into place; set_xattrs, which makes an existing entry's xattrs a given set
+ * with the same code; and deltas: a file's signature, and writers that rebuild a file from
+ * its current content and a delta (open_patch, patch). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,34 +40,64 @@ struct local_writer {
 	struct gm_sync_hasher whole_h, chunk_h;
 };
 
-static uint32_t get_le32(const unsigned char *p)
+/* One xattr set or removed through x (local_impl.h: /proc path, else a descriptor). */
+static int xset(struct local_xfile *x, const char *name, const void *value, size_t len)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	for (;;) {
+		int r = x->fd >= 0 ? fsetxattr(x->fd, name, value, len, 0)
+		                   : setxattr(x->proc, name, value, len, 0);
+		if (r == 0 || !gm_sync_local_xfile_fallback(x))
+			return r;
+	}
 }
 
-/* Sets the xattrs of a blob on fd. */
-static enum gm_rc apply_xattrs(struct local_ep *ep, int fd, const char *path,
-                               const struct gm_buf *blob, struct gm_err *err)
+static int xremove(struct local_xfile *x, const char *name)
 {
-	const unsigned char *p = (const unsigned char *)blob->data;
-	size_t left = blob->len;
-	struct gm_buf name = GM_BUF_INIT;
-	enum gm_rc rc = GM_OK;
-	while (left > 0) {
-		if (left < 4 || get_le32(p) > left - 4 || get_le32(p) == 0)
-			goto bad;
-		uint32_t nl = get_le32(p);
-		const char *n = (const char *)p + 4;
-		if (memchr(n, '\0', nl))
-			goto bad;
-		p += 4 + nl;
-		left -= 4 + nl;
-		if (left < 4 || get_le32(p) > left - 4)
-			goto bad;
-		uint32_t vl = get_le32(p);
+	for (;;) {
+		int r = x->fd >= 0 ? fremovexattr(x->fd, name) : removexattr(x->proc, name);
+		if (r == 0 || !gm_sync_local_xfile_fallback(x))
+			return r;
+	}
+}
+
+/* Makes x's xattrs the set in blob. cur: x's xattrs as they are (from
+ * gm_sync_local_xfile_read): names it has and blob lacks are removed (but for the system's
+ * own, gm_sync_xattr_local_only), values already right
+ * are left alone. NULL: x has none yet (a new file), every record is set. A name the file
+ * system does not support is warned about and skipped, as a copy does. */
+static enum gm_rc apply_xattrs(struct local_ep *ep, struct local_xfile *x, const char *path,
+                               const struct gm_buf *blob, const struct gm_buf *cur,
+                               struct gm_err *err)
+{
+	struct gm_sync_xattr *v = NULL, *c = NULL;
+	size_t n = 0, nc = 0;
+	struct gm_buf name = GM_BUF_INIT, w = GM_BUF_INIT;
+	enum gm_rc rc = gm_sync_xattrs_parse(blob->data, blob->len,
+	                                     gm_sync_local_where(ep, path, &w), &v, &n, err);
+	if (rc == GM_OK && cur)
+		rc = gm_sync_xattrs_parse(cur->data, cur->len, gm_buf_cstr(&w), &c, &nc, err);
+	if (rc != GM_OK)
+		goto out;
+	for (size_t i = 0; i < nc; i++) {
+		if (gm_sync_xattrs_find(v, n, c[i].name, c[i].name_len) ||
+		    gm_sync_xattr_local_only(c[i].name, c[i].name_len))
+			continue;
 		gm_buf_reset(&name);
-		gm_buf_add(&name, n, nl);
-		if (fsetxattr(fd, name.data, p + 4, vl, 0) < 0) {
+		gm_buf_add(&name, c[i].name, c[i].name_len);
+		if (xremove(x, name.data) < 0 && errno != ENODATA) {
+			rc = gm_sync_local_fail(ep, err, errno, "remove the xattrs of", path);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gm_sync_xattr *had =
+		        gm_sync_xattrs_find(c, nc, v[i].name, v[i].name_len);
+		if (had && had->value_len == v[i].value_len &&
+		    (!v[i].value_len || memcmp(had->value, v[i].value, v[i].value_len) == 0))
+			continue;
+		gm_buf_reset(&name);
+		gm_buf_add(&name, v[i].name, v[i].name_len);
+		if (xset(x, name.data, v[i].value, v[i].value_len) < 0) {
 			if (errno == ENOTSUP) {
 				gm_warn("cannot keep xattr '%s' of '%s': not supported here",
 				        name.data, path);
@@ -75,14 +106,39 @@ static enum gm_rc apply_xattrs(struct local_ep *ep, int fd, const char *path,
 				goto out;
 			}
 		}
-		p += 4 + vl;
-		left -= 4 + vl;
 	}
-	goto out;
-bad:
-	rc = gm_err_set(err, GM_ERR_PARSE, "the xattrs sent for '%s' are malformed", path);
 out:
+	free(v);
+	free(c);
 	gm_buf_release(&name);
+	gm_buf_release(&w);
+	return rc;
+}
+
+enum gm_rc gm_sync_local_set_xattrs(struct gm_sync_endpoint *gep, const char *path,
+                                    const struct gm_buf *blob, struct gm_err *err)
+{
+	struct local_ep *ep = local_ep_of(gep);
+	struct local_xfile x;
+	struct gm_buf cur = GM_BUF_INIT, w = GM_BUF_INIT;
+	if (!ep->writable)
+		return gm_sync_local_read_only(ep, path, err);
+	enum gm_rc rc = gm_sync_local_xfile_open(ep, path, "set the xattrs of", &x, err);
+	if (rc != GM_OK)
+		goto out;
+	if (!S_ISREG(x.st.st_mode) && !S_ISDIR(x.st.st_mode)) {
+		rc = gm_err_set(err, GM_ERR_USAGE,
+		                "cannot set the xattrs of '%s': not a regular file or directory",
+		                gm_sync_local_where(ep, path, &w));
+		goto out;
+	}
+	rc = gm_sync_local_xfile_read(ep, &x, path, &cur, err);
+	if (rc == GM_OK)
+		rc = apply_xattrs(ep, &x, path, blob, &cur, err);
+out:
+	gm_sync_local_xfile_close(&x);
+	gm_buf_release(&cur);
+	gm_buf_release(&w);
 	return rc;
 }
 
@@ -450,7 +506,10 @@ enum gm_rc gm_sync_local_commit(struct gm_sync_writer *gw, const struct gm_sync_
 		}
 	}
 	if ((w->flags & GM_SYNC_W_XATTRS) && xattrs && xattrs->len) {
-		rc = apply_xattrs(ep, w->fd, path, xattrs, err);
+		/* a new file: the source's set replaces whatever the old one had */
+		struct local_xfile x = {
+		        .dir = LOCAL_DREF_INIT, .name = name, .pfd = -1, .fd = w->fd};
+		rc = apply_xattrs(ep, &x, path, xattrs, NULL, err);
 		if (rc != GM_OK)
 			goto fail;
 	}

@@ -72,6 +72,7 @@ const char *gm_proto_type_name(unsigned type)
 	case GM_PROTO_HARDLINK: return "HARDLINK";
 	case GM_PROTO_REMOVE: return "REMOVE";
 	case GM_PROTO_SET_META: return "SET_META";
+	case GM_PROTO_SET_XATTRS: return "SET_XATTRS";
 	case GM_PROTO_OPEN_PATCH: return "OPEN_PATCH";
 	case GM_PROTO_PATCH: return "PATCH";
 	case GM_PROTO_SIGNATURE: return "SIGNATURE";
@@ -269,6 +270,10 @@ void gm_proto_encode(const struct gm_proto_msg *m, struct gm_buf *out)
 		put_hash(out, &m->hash);
 		gm_proto_put_meta(out, &m->meta);
 		gm_proto_put_u64(out, m->has_b);
+		put_str(out, &m->b);
+		break;
+	case GM_PROTO_SET_XATTRS:
+		put_str(out, &m->a);
 		put_str(out, &m->b);
 		break;
 	case GM_PROTO_MKDIR:
@@ -667,6 +672,17 @@ enum gm_rc gm_proto_decode(const struct gm_proto_hdr *h, const uint8_t *payload,
 		if (!c->bad && !m->has_b && m->b.len)
 			fail(c, "xattrs"); /* the frame is refused whole */
 		break;
+	case GM_PROTO_SET_XATTRS: {
+		get_path(c, true, &m->a, "path");
+		get_blob(c, GM_SYNC_XATTRS_MAX, &m->b, "xattrs");
+		/* the records too: a set to apply must be one (no overrun, empty or twice-named) */
+		struct gm_sync_xattr *v = NULL;
+		size_t n = 0;
+		if (!c->bad && gm_sync_xattrs_parse(m->b.data, m->b.len, "", &v, &n, NULL) != GM_OK)
+			fail(c, "xattrs");
+		free(v);
+		break;
+	}
 	case GM_PROTO_MKDIR:
 		get_path(c, false, &m->a, "path");
 		get_meta(c, &m->meta);
@@ -734,7 +750,7 @@ static enum gm_rc read_some(int fd, void *buf, size_t len, size_t *got, struct g
 
 static enum gm_rc read_exact(int fd, void *buf, size_t len, struct gm_err *err)
 {
-	for (size_t got = 0, n; got < len; got += n) {
+	for (size_t got = 0, n = 0; got < len; got += n) {
 		enum gm_rc rc = read_some(fd, (char *)buf + got, len - got, &n, err);
 		if (rc)
 			return rc;

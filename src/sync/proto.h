@@ -35,7 +35,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define GM_PROTO_VERSION 2
+#define GM_PROTO_VERSION 3
 #define GM_PROTO_MAGIC   "GMSYNC"
 #define GM_PROTO_HDR     10
 /* The largest payload a peer may send. */
@@ -83,6 +83,7 @@ enum gm_proto_type {
 	GM_PROTO_HARDLINK,        /* existing, path */
 	GM_PROTO_REMOVE,          /* path */
 	GM_PROTO_SET_META,        /* path, meta, flags */
+	GM_PROTO_SET_XATTRS,      /* path, blob (the whole set the entry must have); OK or ERROR */
 	GM_PROTO_SIGNATURE = 50,  /* path */
 	GM_PROTO_SIGNATURE_R,     /* meta (the basis), signature bytes; F_MORE: more follow */
 };
@@ -125,7 +126,8 @@ struct gm_proto_msg {
 	unsigned features;      /* HELLO */
 	enum gm_sync_kind kind; /* HELLO: the root's kind (NONE: absent) */
 	/* a: the path (HARDLINK: existing), HELLO's gpumigrate version; b: HARDLINK's path, a
-	 * symlink's link or target, ERROR's and HELLO's message, XATTRS_R's and COMMIT's blob,
+	 * symlink's link or target, ERROR's and HELLO's message, XATTRS_R's, COMMIT's and
+	 * SET_XATTRS's blob,
 	 * SIGNATURE_R's signature bytes */
 	struct gm_buf a, b;
 	bool has_b;                /* STAT_R: a link; COMMIT: xattrs */

@@ -819,6 +819,18 @@ static enum gm_rc r_set_meta(struct gm_sync_endpoint *ep, const char *path,
 	return simple_rpc((struct remote *)ep, &req, GM_PROTO_OK, err);
 }
 
+static enum gm_rc r_set_xattrs(struct gm_sync_endpoint *ep, const char *path,
+                               const struct gm_buf *blob, struct gm_err *err)
+{
+	struct gm_proto_msg req;
+	if (blob->len > GM_SYNC_XATTRS_MAX)
+		return gm_err_set(err, GM_ERR_LIMIT, "the xattrs of '%s' exceed %u bytes", path,
+		                  GM_SYNC_XATTRS_MAX);
+	req_init(&req, GM_PROTO_SET_XATTRS, path);
+	gm_buf_add(&req.b, blob->data, blob->len);
+	return simple_rpc((struct remote *)ep, &req, GM_PROTO_OK, err);
+}
+
 /* ---- readers ---- */
 
 struct gm_sync_reader {
@@ -1591,6 +1603,7 @@ static const struct gm_sync_ops remote_ops = {
         .hardlink = r_hardlink,
         .remove = r_remove,
         .set_meta = r_set_meta,
+        .set_xattrs = r_set_xattrs,
         .signature = r_signature,
         .open_patch = r_open_patch,
         .patch = r_patch,

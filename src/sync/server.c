@@ -331,6 +331,12 @@ static void serve(struct sender *sd, struct gm_proto_msg *req)
 	case GM_PROTO_SET_META:
 		rc = ops->set_meta(ep, path, &req->meta, (unsigned)req->num, &err);
 		break;
+	case GM_PROTO_SET_XATTRS:
+		if (ops->set_xattrs)
+			rc = ops->set_xattrs(ep, path, &req->b, &err);
+		else
+			rc = gm_err_set(&err, GM_ERR_UNSUPPORTED, "'%s': no xattrs here", path);
+		break;
 	default: rc = gm_err_set(&err, GM_ERR_INTERNAL, "no handler"); break;
 	}
 	if (rc)
@@ -640,7 +646,8 @@ static bool is_request(uint8_t type)
 	case GM_PROTO_SYMLINK:
 	case GM_PROTO_HARDLINK:
 	case GM_PROTO_REMOVE:
-	case GM_PROTO_SET_META: return true;
+	case GM_PROTO_SET_META:
+	case GM_PROTO_SET_XATTRS: return true;
 	}
 	return false;
 }
@@ -648,7 +655,7 @@ static bool is_request(uint8_t type)
 static bool is_mutation(uint8_t type)
 {
 	return type == GM_PROTO_MKDIR || type == GM_PROTO_SYMLINK || type == GM_PROTO_HARDLINK ||
-	       type == GM_PROTO_REMOVE || type == GM_PROTO_SET_META;
+	       type == GM_PROTO_REMOVE || type == GM_PROTO_SET_META || type == GM_PROTO_SET_XATTRS;
 }
 
 enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writable,

@@ -149,6 +149,12 @@ def test_delete_and_dry_run(tmp_path):
     assert "hf+++++++++ sub/hard" in lines or "hf+++++++++ a.txt" in lines
     assert ">f+++++++++ new\\#012line" in lines
     assert not dst.exists()
+    # the same as JSON: one array of every item
+    r = sync("--json", "-n", src + b"/", dst)
+    items = json.loads(r.out)["items"]
+    assert {"change": ">f+++++++++", "path": "a.txt"} in items
+    assert len(items) == len(lines)
+    assert not dst.exists()
 
     assert sync(src + b"/", dst).code == 0
     write(str(dst / "extra.txt"), b"x")
@@ -408,3 +414,99 @@ def test_disk_full(tmp_path):
         assert s["copied"] == len([n for n in os.listdir(dst) if n != ".gpumigrate"])
     finally:
         subprocess.run(["umount", str(dst)])
+
+
+# ---- -X: xattr-only changes ----
+
+def user_xattrs(path):
+    """The user.* xattrs of path (not followed), as a dict."""
+    return {n: os.getxattr(path, n, follow_symlinks=False)
+            for n in os.listxattr(path, follow_symlinks=False) if n.startswith("user.")}
+
+
+def need_user_xattrs(path):
+    """Skips unless the file system under path keeps user.* xattrs (tmpfs does only on
+    kernels from 6.6; ext4, xfs and btrfs do)."""
+    probe = os.path.join(path, ".xattr-probe")
+    write(probe, b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs under {path}: {e}")
+    finally:
+        os.unlink(probe)
+
+
+def items(res):
+    assert res.code == 0, res.err
+    return sorted(ln for ln in res.out.splitlines() if ln)
+
+
+def xattr_scenario(tmp_path, sync_to, dst_path):
+    """After a first -X sync, only xattrs change on an unchanged file and on a directory:
+    a run without -X leaves them, a dry run lists them and changes nothing, a run with -X
+    updates exactly them (added, changed and removed names) and leaves content and mtime
+    alone, and the next one has nothing to do. sync_to(*args) runs sync with args + SRC/ DST/.
+    """
+    src = tmp_path / "src"
+    need_user_xattrs(str(tmp_path))
+    write(str(src / "f"), b"content\n", 0o644, 1_600_000_000)
+    write(str(src / "d" / "g"), b"g\n", 0o644, 1_600_000_000)
+    write(str(src / "same"), b"same\n", 0o644, 1_600_000_000)
+    os.setxattr(src / "f", "user.keep", b"k")
+    os.setxattr(src / "f", "user.chg", b"old")
+    os.setxattr(src / "f", "user.gone", b"x")
+    os.setxattr(src / "d", "user.tag", b"v1")
+    os.setxattr(src / "same", "user.s", b"1")
+    os.utime(src / "d", (1_500_000_000, 1_500_000_000))
+    dst = dst_path
+    r = sync_to("-X")
+    assert r.code == 0, r.err
+    for rel in ("f", "d", "same", "d/g"):
+        assert user_xattrs(dst / rel) == user_xattrs(src / rel), rel
+    before = {rel: os.stat(dst / rel) for rel in ("f", "d", "same")}
+
+    os.setxattr(src / "f", "user.chg", b"new value")
+    os.setxattr(src / "f", "user.added", b"\x00bin\xff")
+    os.removexattr(src / "f", "user.gone")
+    os.setxattr(src / "d", "user.tag", b"v2")
+    want_f = {"user.keep": b"k", "user.chg": b"new value", "user.added": b"\x00bin\xff"}
+    old_f = {"user.keep": b"k", "user.chg": b"old", "user.gone": b"x"}
+
+    # without -X nothing is compared, nothing changes
+    assert items(sync_to("-i")) == []
+    assert user_xattrs(dst / "f") == old_f
+    assert user_xattrs(dst / "d") == {"user.tag": b"v1"}
+    # a dry run lists exactly them and changes nothing
+    assert items(sync_to("-X", "-i", "-n")) == [".d........x d/", ".f........x f"]
+    assert user_xattrs(dst / "f") == old_f
+    assert user_xattrs(dst / "d") == {"user.tag": b"v1"}
+    # -X updates exactly them
+    assert items(sync_to("-X", "-i")) == [".d........x d/", ".f........x f"]
+    assert user_xattrs(dst / "f") == want_f
+    assert user_xattrs(dst / "d") == {"user.tag": b"v2"}
+    assert user_xattrs(dst / "same") == {"user.s": b"1"}
+    assert (dst / "f").read_bytes() == b"content\n"
+    for rel, st in before.items():
+        now = os.stat(dst / rel)
+        assert (now.st_mtime_ns, now.st_ino, now.st_size, now.st_mode) == \
+            (st.st_mtime_ns, st.st_ino, st.st_size, st.st_mode), rel
+    # nothing left to do
+    assert items(sync_to("-X", "-i")) == []
+    # counted: one entry's attributes updated, no content sent
+    os.setxattr(src / "same", "user.s", b"2")
+    r = sync_to("-X", "--json")
+    assert r.code == 0, r.err
+    s = json.loads(r.out)
+    assert (s["meta_updated"], s["copied"], s["unchanged"], s["bytes_sent"]) == (1, 0, 3, 0)
+    assert user_xattrs(dst / "same") == {"user.s": b"2"}
+    if RSYNC:  # the referee agrees the xattrs match
+        p = subprocess.run([RSYNC, "-aniX", "--exclude=/.gpumigrate", f"{src}/", f"{dst}/"],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == ""
+
+
+def test_xattr_only_changes_are_synced_with_X(tmp_path):
+    dst = tmp_path / "dst"
+    xattr_scenario(tmp_path, lambda *a: sync(*a, f"{tmp_path / 'src'}/", f"{dst}/"), dst)

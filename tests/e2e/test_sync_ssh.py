@@ -116,8 +116,8 @@ EVIL_SERVER = textwrap.dedent(r'''
         if len(h) < 10: sys.exit(0)
         n, t, f, i = struct.unpack("<IBBI", h)
         return t, i, inp.read(n)
-    frame()
-    send(1, 0, b"GMSYNC" + v(2) + s(b"0.1.0") + v(0x7f) + v(0) + v(2) + v(0) + s(b"")
+    frame()  # HELLO, answered with our protocol version (proto.h: GM_PROTO_VERSION)
+    send(1, 0, b"GMSYNC" + v(3) + s(b"0.1.0") + v(0x7f) + v(0) + v(2) + v(0) + s(b"")
          + v(0) + bytes(16))
     mode = sys.argv[1]
     while True:
@@ -311,3 +311,69 @@ def test_killed_many_times_at_random_then_complete(sshd, tmp_path):
             continue
         for f in files:
             assert (src / os.path.relpath(os.path.join(d, f), dst)).exists(), f
+
+
+# ---- -X: xattr-only changes, both ways ----
+
+def user_xattrs(path):
+    return {n: os.getxattr(path, n, follow_symlinks=False)
+            for n in os.listxattr(path, follow_symlinks=False) if n.startswith("user.")}
+
+
+def items(res):
+    assert res.code == 0, res.err
+    return sorted(ln for ln in res.out.splitlines() if ln)
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_xattr_only_changes_are_synced_with_X(sshd, tmp_path, direction):
+    """The remote side reads (XATTRS) or sets (SET_XATTRS) the xattrs of unchanged entries:
+    added, changed and removed names on a file and a directory; no -X, no change; a dry run
+    changes nothing; a second run has nothing to do."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    probe = src / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except OSError as e:
+        pytest.skip(f"no user xattrs under {tmp_path}: {e}")
+    probe.unlink()
+    (src / "d").mkdir()
+    (src / "f").write_bytes(b"content\n")
+    (src / "d" / "g").write_bytes(b"g\n")
+    os.setxattr(src / "f", "user.keep", b"k")
+    os.setxattr(src / "f", "user.chg", b"old")
+    os.setxattr(src / "f", "user.gone", b"x")
+    os.setxattr(src / "d", "user.tag", b"v1")
+
+    def go(*args):
+        if direction == "push":
+            return sync(sshd, *args, f"{src}/", sshd.spec(f"{dst}/"))
+        return sync(sshd, *args, sshd.spec(f"{src}/"), f"{dst}/")
+
+    r = go("-X")
+    assert r.code == 0, r.err
+    for rel in ("f", "d", "d/g"):
+        assert user_xattrs(dst / rel) == user_xattrs(src / rel), rel
+    st = os.stat(dst / "f")
+
+    os.setxattr(src / "f", "user.chg", b"new value")
+    os.setxattr(src / "f", "user.added", b"\x00bin\xff")
+    os.removexattr(src / "f", "user.gone")
+    os.setxattr(src / "d", "user.tag", b"v2")
+    old_f = {"user.keep": b"k", "user.chg": b"old", "user.gone": b"x"}
+
+    assert items(go("-i")) == []
+    assert user_xattrs(dst / "f") == old_f
+    assert items(go("-X", "-i", "-n")) == [".d........x d/", ".f........x f"]
+    assert user_xattrs(dst / "f") == old_f
+    assert user_xattrs(dst / "d") == {"user.tag": b"v1"}
+    assert items(go("-X", "-i")) == [".d........x d/", ".f........x f"]
+    assert user_xattrs(dst / "f") == {"user.keep": b"k", "user.chg": b"new value",
+                                      "user.added": b"\x00bin\xff"}
+    assert user_xattrs(dst / "d") == {"user.tag": b"v2"}
+    now = os.stat(dst / "f")
+    assert (now.st_mtime_ns, now.st_ino, now.st_size) == (st.st_mtime_ns, st.st_ino, st.st_size)
+    assert (dst / "f").read_bytes() == b"content\n"
+    assert items(go("-X", "-i")) == []

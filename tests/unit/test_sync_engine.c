@@ -1,7 +1,8 @@
 /* Unit tests for the sync engine's pure parts: rsync's trailing-slash selection, the
  * per-entry decision (what changes trigger a copy, a hash comparison, a metadata fix), the
  * merge-join of two sorted listings, shard assignment (stable, covering, parsed strictly),
- * the bandwidth limiter's arithmetic and the manifest's round trip. */
+ * the bandwidth limiter's arithmetic, the manifest's round trip and the comparison of xattr
+ * blobs as sets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sync/engine.h"
@@ -356,11 +358,128 @@ static void manifest(void **state)
 	gm_err_release(&err);
 }
 
+static void xa(struct gm_buf *b, const char *name, const char *value)
+{
+	struct gm_sync_xattr x = {name, strlen(name), value, strlen(value)};
+	gm_sync_xattrs_put(b, &x, 1);
+}
+
+/* xattr blobs compare as sets of (name, value): the order of the records does not matter,
+ * a changed value, a missing or an extra name does; malformed blobs are refused. */
+static void xattr_sets(void **state)
+{
+	(void)state;
+	struct gm_buf a = GM_BUF_INIT, b = GM_BUF_INIT, c = GM_BUF_INIT;
+	struct gm_sync_xattr *v = NULL;
+	size_t n = 0;
+	struct gm_err err = GM_ERR_INIT;
+	xa(&a, "user.b", "2");
+	xa(&a, "user.a", "1");
+	xa(&a, "security.capability", "cap");
+	xa(&b, "security.capability", "cap");
+	xa(&b, "user.a", "1");
+	xa(&b, "user.b", "2");
+	/* put writes the format the endpoints read */
+	assert_int_equal(a.len, 3 * 8 + 6 + 1 + 6 + 1 + 19 + 3);
+	assert_memory_equal(a.data,
+	                    "\x06\0\0\0user.b\x01\0\0\0"
+	                    "2",
+	                    15);
+	assert_true(gm_sync_xattrs_same(a.data, a.len, b.data, b.len));
+	assert_true(gm_sync_xattrs_same(b.data, b.len, a.data, a.len));
+	assert_true(gm_sync_xattrs_same("", 0, "", 0));
+
+	/* parse sorts by name, bytewise; put of the sorted records is the normal form */
+	assert_int_equal(gm_sync_xattrs_parse(a.data, a.len, "f", &v, &n, &err), GM_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(v[0].name_len, 19);
+	assert_memory_equal(v[0].name, "security.capability", 19);
+	assert_memory_equal(v[1].name, "user.a", 6);
+	assert_memory_equal(v[2].name, "user.b", 6);
+	assert_int_equal(v[2].value_len, 1);
+	assert_memory_equal(v[2].value, "2", 1);
+	assert_ptr_equal(gm_sync_xattrs_find(v, n, "user.a", 6), &v[1]);
+	assert_null(gm_sync_xattrs_find(v, n, "user.", 5));
+	assert_null(gm_sync_xattrs_find(v, n, "user.c", 6));
+	gm_sync_xattrs_put(&c, v, n);
+	free(v);
+	assert_int_equal(c.len, b.len);
+	assert_memory_equal(c.data, b.data, b.len); /* b was written in name order */
+
+	/* a changed value (same length and not), a missing name, an extra name */
+	gm_buf_reset(&c);
+	xa(&c, "user.a", "1");
+	xa(&c, "user.b", "3");
+	xa(&c, "security.capability", "cap");
+	assert_false(gm_sync_xattrs_same(a.data, a.len, c.data, c.len));
+	gm_buf_reset(&c);
+	xa(&c, "user.a", "1");
+	xa(&c, "user.b", "22");
+	xa(&c, "security.capability", "cap");
+	assert_false(gm_sync_xattrs_same(a.data, a.len, c.data, c.len));
+	gm_buf_reset(&c);
+	xa(&c, "user.a", "1");
+	xa(&c, "user.b", "2");
+	assert_false(gm_sync_xattrs_same(a.data, a.len, c.data, c.len));
+	assert_false(gm_sync_xattrs_same(c.data, c.len, "", 0));
+	/* same length, a name swapped for another: user.b=2 vs user.c=2 */
+	gm_buf_reset(&c);
+	xa(&c, "user.c", "2");
+	xa(&c, "user.a", "1");
+	xa(&c, "security.capability", "cap");
+	assert_int_equal(c.len, a.len);
+	assert_false(gm_sync_xattrs_same(a.data, a.len, c.data, c.len));
+	/* an empty value is a value */
+	gm_buf_reset(&b);
+	gm_buf_reset(&c);
+	xa(&b, "user.e", "");
+	assert_false(gm_sync_xattrs_same(b.data, b.len, "", 0));
+	assert_true(gm_sync_xattrs_same(b.data, b.len, b.data, b.len));
+	/* the destination's own SELinux label is no difference; one the source sets is */
+	gm_buf_reset(&c);
+	xa(&c, "security.selinux", "system_u:object_r:default_t:s0");
+	xa(&c, "user.e", "");
+	assert_true(gm_sync_xattr_local_only("security.selinux", 16));
+	assert_false(gm_sync_xattr_local_only("security.capability", 19));
+	assert_true(gm_sync_xattrs_same(b.data, b.len, c.data, c.len));
+	assert_false(gm_sync_xattrs_same(c.data, c.len, b.data, b.len));
+
+	/* malformed: overrun, value past the end, empty name, NUL in a name, a name twice */
+	static const struct {
+		const char *p;
+		size_t len;
+	} bad[] = {
+	        {"\x07\0\0\0user.a", 10},
+	        {"\x06\0\0\0user.a\x02\0\0\0x", 15},
+	        {"\x06\0\0\0user.a\x01\0\0", 13},
+	        {"\0\0\0\0\0\0\0\0", 8},
+	        {"\x06\0\0\0user\0a\0\0\0\0", 14},
+	        {"\x06\0\0\0user.a\0\0\0\0\x06\0\0\0user.a\0\0\0\0", 28},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = (struct gm_sync_xattr *)1;
+		if (gm_sync_xattrs_parse(bad[i].p, bad[i].len, "x/f", &v, &n, &err) != GM_ERR_PARSE)
+			fail_msg("malformed blob %zu was accepted", i);
+		assert_null(v);
+		assert_int_equal(n, 0);
+		assert_string_equal(gm_err_msg(&err), "the xattrs of 'x/f' are malformed");
+		assert_false(gm_sync_xattrs_same(bad[i].p, bad[i].len, bad[i].p, bad[i].len));
+	}
+	assert_int_equal(gm_sync_xattrs_parse("", 0, "f", &v, &n, &err), GM_OK);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	gm_buf_release(&a);
+	gm_buf_release(&b);
+	gm_buf_release(&c);
+	gm_err_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(selection), cmocka_unit_test(decide),  cmocka_unit_test(merge),
-	        cmocka_unit_test(shards),    cmocka_unit_test(bwlimit), cmocka_unit_test(manifest),
+	        cmocka_unit_test(selection),  cmocka_unit_test(decide),  cmocka_unit_test(merge),
+	        cmocka_unit_test(shards),     cmocka_unit_test(bwlimit), cmocka_unit_test(manifest),
+	        cmocka_unit_test(xattr_sets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -762,6 +762,8 @@ static void escapes_refused(void **state)
 			                 GM_ERR_PERMISSION);
 			assert_int_equal(ep->ops->xattrs(ep, via[i], &blob, &err),
 			                 GM_ERR_PERMISSION);
+			assert_int_equal(ep->ops->set_xattrs(ep, via[i], &blob, &err),
+			                 GM_ERR_PERMISSION);
 		}
 		assert_non_null(strstr(gm_err_msg(&err), "symlink"));
 		assert_int_equal(ep->ops->list(ep, "out", &l, &err), GM_ERR_PERMISSION);
@@ -772,6 +774,13 @@ static void escapes_refused(void **state)
 		assert_int_equal(ep->ops->set_meta(ep, "keeplink", &m, 0, &err), GM_OK);
 		assert_int_equal(ep->ops->xattrs(ep, "keeplink", &blob, &err), GM_OK);
 		assert_int_equal(blob.len, 0);
+		assert_int_equal(ep->ops->set_xattrs(ep, "keeplink", &blob, &err), GM_ERR_USAGE);
+		assert_non_null(strstr(gm_err_msg(&err), "not a regular file or directory"));
+		for (size_t i = 0; i + 1 < sizeof(bad) / sizeof(bad[0]); i++) /* "" is the root */
+			assert_int_equal(ep->ops->set_xattrs(ep, bad[i], &blob, &err),
+			                 GM_ERR_USAGE);
+		assert_int_equal(ep->ops->set_xattrs(ep, ".gpumigrate/lock", &blob, &err),
+		                 GM_ERR_USAGE);
 		assert_outside_untouched(fx);
 
 		/* a directory swapped for a symlink between calls */
@@ -981,7 +990,139 @@ static void dirs_links_and_meta(void **state)
 	assert_int_equal(ep->ops->remove(ep, "ff", &err), GM_ERR_USAGE);
 	assert_int_equal(ep->ops->set_meta(ep, "ff", &m, 0, &err), GM_ERR_USAGE);
 	assert_non_null(strstr(gm_err_msg(&err), "read-only"));
+	struct gm_buf none = GM_BUF_INIT;
+	assert_int_equal(ep->ops->set_xattrs(ep, "ff", &none, &err), GM_ERR_USAGE);
+	assert_non_null(strstr(gm_err_msg(&err), "read-only"));
+	gm_buf_release(&none);
 	gm_sync_endpoint_close(ep);
+	gm_err_release(&err);
+}
+
+static void put_xattr(struct gm_buf *blob, const char *name, const void *value, uint32_t vl)
+{
+	uint32_t nl = (uint32_t)strlen(name);
+	uint8_t a[4] = {(uint8_t)nl, (uint8_t)(nl >> 8), (uint8_t)(nl >> 16), (uint8_t)(nl >> 24)};
+	uint8_t b[4] = {(uint8_t)vl, (uint8_t)(vl >> 8), (uint8_t)(vl >> 16), (uint8_t)(vl >> 24)};
+	gm_buf_add(blob, a, 4);
+	gm_buf_add(blob, name, nl);
+	gm_buf_add(blob, b, 4);
+	gm_buf_add(blob, value, vl);
+}
+
+/* The names of p's xattrs, sorted, joined by ',' (for comparisons). */
+static void xattr_names(const char *p, char *out, size_t size)
+{
+	char list[1024], *names[64];
+	ssize_t n = llistxattr(p, list, sizeof(list));
+	size_t k = 0;
+	assert_true(n >= 0);
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
+		names[k++] = list + i;
+	for (size_t i = 1; i < k; i++) /* insertion sort: a handful of names */
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	out[0] = '\0';
+	for (size_t i = 0; i < k; i++) {
+		size_t used = strlen(out);
+		snprintf(out + used, size - used, "%s%s", i ? "," : "", names[i]);
+	}
+}
+
+/* set_xattrs makes the set exactly the blob's: added, changed and removed names, binary
+ * values, on a file, a directory and the root, leaving content and mtime alone; an empty
+ * blob removes them all; a malformed one changes nothing. A commit replaces the set of the
+ * file it replaces. */
+static void set_xattrs_replaces(void **state)
+{
+	struct fx *fx = *state;
+	char p[256], names[256], v[64];
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_buf blob = GM_BUF_INIT, back = GM_BUF_INIT;
+	struct stat before, after;
+	pathf(p, sizeof(p), "%s/f", fx->root);
+	put_file(p, "content", 7, 0644);
+	if (setxattr(p, "user.probe", "x", 1, 0) != 0) {
+		print_message("no user xattrs under %s: skipped\n", fx->root);
+		return;
+	}
+	removexattr(p, "user.probe");
+	pathf(p, sizeof(p), "%s/d", fx->root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	struct gm_sync_endpoint *ep = open_ep(fx->root, true);
+	assert_non_null(ep->ops->set_xattrs);
+	static const char bin[] = {'a', '\0', '\xff', '\n'};
+	const char *targets[] = {"f", "d", ""};
+	for (size_t i = 0; i < 3; i++) {
+		pathf(p, sizeof(p), "%s%s%s", fx->root, targets[i][0] ? "/" : "", targets[i]);
+		assert_int_equal(setxattr(p, "user.old", "o", 1, 0), 0);
+		assert_int_equal(setxattr(p, "user.keep", "k", 1, 0), 0);
+		assert_int_equal(setxattr(p, "user.chg", "before", 6, 0), 0);
+		struct timespec ts[2] = {{0, UTIME_OMIT}, {1500000000, 7}};
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		assert_int_equal(stat(p, &before), 0);
+		gm_buf_reset(&blob);
+		put_xattr(&blob, "user.new", bin, sizeof(bin));
+		put_xattr(&blob, "user.chg", "after", 5);
+		put_xattr(&blob, "user.keep", "k", 1);
+		assert_int_equal(ep->ops->set_xattrs(ep, targets[i], &blob, &err), GM_OK);
+		xattr_names(p, names, sizeof(names));
+		assert_string_equal(names, "user.chg,user.keep,user.new");
+		assert_int_equal(getxattr(p, "user.chg", v, sizeof(v)), 5);
+		assert_memory_equal(v, "after", 5);
+		assert_int_equal(getxattr(p, "user.new", v, sizeof(v)), 4);
+		assert_memory_equal(v, bin, 4);
+		assert_int_equal(getxattr(p, "user.keep", v, sizeof(v)), 1);
+		assert_int_equal(stat(p, &after), 0);
+		assert_int_equal(after.st_mtim.tv_sec, 1500000000);
+		assert_int_equal(after.st_mtim.tv_nsec, 7);
+		assert_int_equal(after.st_size, before.st_size);
+		assert_int_equal(after.st_ino, before.st_ino);
+		/* read back: the same set as asked for, whatever order the file system keeps */
+		assert_int_equal(ep->ops->xattrs(ep, targets[i], &back, &err), GM_OK);
+		assert_true(gm_sync_xattrs_same(back.data, back.len, blob.data, blob.len));
+		/* a malformed blob is refused before anything changes */
+		struct gm_buf bad = GM_BUF_INIT;
+		put_xattr(&bad, "user.zzz", "z", 1);
+		gm_buf_add(&bad, "\x50\0\0\0user", 8);
+		assert_int_equal(ep->ops->set_xattrs(ep, targets[i], &bad, &err), GM_ERR_PARSE);
+		xattr_names(p, names, sizeof(names));
+		assert_string_equal(names, "user.chg,user.keep,user.new");
+		gm_buf_release(&bad);
+		/* nothing: every name goes */
+		gm_buf_reset(&blob);
+		assert_int_equal(ep->ops->set_xattrs(ep, targets[i], &blob, &err), GM_OK);
+		xattr_names(p, names, sizeof(names));
+		assert_string_equal(names, "");
+	}
+	/* a file the owner cannot read still gets its set (through /proc, not an open) */
+	pathf(p, sizeof(p), "%s/f", fx->root);
+	assert_int_equal(chmod(p, 0), 0);
+	gm_buf_reset(&blob);
+	put_xattr(&blob, "user.m", "1", 1);
+	assert_int_equal(ep->ops->set_xattrs(ep, "f", &blob, &err), GM_OK);
+	assert_int_equal(getxattr(p, "user.m", v, sizeof(v)), 1);
+	assert_int_equal(ep->ops->set_xattrs(ep, "nope", &blob, &err), GM_ERR_NOT_FOUND);
+
+	/* a commit over an existing file: the old file's names do not survive */
+	pathf(p, sizeof(p), "%s/r", fx->root);
+	put_file(p, "old", 3, 0644);
+	assert_int_equal(setxattr(p, "user.stale", "s", 1, 0), 0);
+	struct gm_sync_meta m = {.kind = GM_SYNC_FILE, .mode = 0644, .size = 3};
+	struct gm_sync_writer *w = NULL;
+	struct gm_sync_hash h;
+	uint64_t at;
+	gm_sync_hash_buf("new", 3, &h);
+	assert_int_equal(ep->ops->open_write(ep, "r", &m, GM_SYNC_W_XATTRS, &w, &at, &err), GM_OK);
+	assert_int_equal(ep->ops->write(w, "new", 3, &err), GM_OK);
+	assert_int_equal(ep->ops->commit(w, &h, &m, &blob, NULL, &err), GM_OK);
+	xattr_names(p, names, sizeof(names));
+	assert_string_equal(names, "user.m");
+	gm_sync_endpoint_close(ep);
+	gm_buf_release(&blob);
+	gm_buf_release(&back);
 	gm_err_release(&err);
 }
 
@@ -1244,6 +1385,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(escapes_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(remove_tree_never_follows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(dirs_links_and_meta, setup, teardown),
+	        cmocka_unit_test_setup_teardown(set_xattrs_replaces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(second_writer_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(joined_writers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(delta_through_local, setup, teardown),

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -94,7 +96,7 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 	        GM_PROTO_COMMIT_R,   GM_PROTO_ABORT,        GM_PROTO_MKDIR,
 	        GM_PROTO_SYMLINK,    GM_PROTO_HARDLINK,     GM_PROTO_REMOVE,
 	        GM_PROTO_SET_META,   GM_PROTO_SIGNATURE,    GM_PROTO_SIGNATURE_R,
-	        GM_PROTO_OPEN_PATCH, GM_PROTO_PATCH,
+	        GM_PROTO_OPEN_PATCH, GM_PROTO_PATCH,        GM_PROTO_SET_XATTRS,
 	};
 	static const uint8_t data[] = "some \0 bytes";
 	size_t n = sizeof(types);
@@ -165,6 +167,10 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 		case GM_PROTO_HARDLINK: gm_buf_adds(&m->b, "dir/other name"); break;
 		case GM_PROTO_OPEN_WRITE:
 		case GM_PROTO_SET_META: m->num = GM_SYNC_W_OWNER | GM_SYNC_W_FSYNC; break;
+		case GM_PROTO_SET_XATTRS:
+			gm_buf_add(&m->b, "\x06\0\0\0user.b\x02\0\0\0v2\x06\0\0\0user.a\0\0\0\0",
+			           30);
+			break;
 		}
 		if (m->type == GM_PROTO_STAT || m->type == GM_PROTO_LIST ||
 		    m->type == GM_PROTO_HASH || m->type == GM_PROTO_XATTRS ||
@@ -172,7 +178,7 @@ static size_t sample_msgs(struct gm_proto_msg *v)
 		    m->type == GM_PROTO_MKDIR || m->type == GM_PROTO_SYMLINK ||
 		    m->type == GM_PROTO_HARDLINK || m->type == GM_PROTO_REMOVE ||
 		    m->type == GM_PROTO_SET_META || m->type == GM_PROTO_SIGNATURE ||
-		    m->type == GM_PROTO_OPEN_PATCH)
+		    m->type == GM_PROTO_OPEN_PATCH || m->type == GM_PROTO_SET_XATTRS)
 			gm_buf_adds(&m->a, "dir/sub dir/f\xff\xfe\nname");
 	}
 	return n;
@@ -260,6 +266,12 @@ static void test_roundtrip_every_type(void **state)
 			assert_int_equal(out.num, m->num);
 			break;
 		case GM_PROTO_MKDIR: assert_meta_equal(&out.meta, &m->meta); break;
+		case GM_PROTO_SET_XATTRS:
+			/* the records as sent, in the sender's order */
+			assert_int_equal(out.b.len, 30);
+			assert_memory_equal(out.b.data, m->b.data, 30);
+			assert_string_equal(gm_buf_cstr(&out.a), "dir/sub dir/f\xff\xfe\nname");
+			break;
 		case GM_PROTO_SYMLINK:
 			assert_string_equal(gm_buf_cstr(&out.b), "/abs/target");
 			assert_meta_equal(&out.meta, &m->meta);
@@ -598,6 +610,58 @@ static void test_oversize_fields(void **state)
 	gm_buf_release(&plain);
 	gm_buf_release(&b);
 	gm_err_release(&err);
+}
+
+static enum gm_rc decode_set_xattrs(const char *path, const void *blob, size_t len)
+{
+	struct gm_buf b = GM_BUF_INIT;
+	gm_proto_put_bytes(&b, path, strlen(path));
+	gm_proto_put_bytes(&b, blob, len);
+	enum gm_rc rc = decode_raw(GM_PROTO_SET_XATTRS, 0, b.data, b.len);
+	gm_buf_release(&b);
+	return rc;
+}
+
+/* SET_XATTRS: the path is checked (the root is fine), the blob against the cap and as a set
+ * of records. */
+static void test_set_xattrs_checks(void **state)
+{
+	static const char good[] = "\x06\0\0\0user.a\x01\0\0\0x";
+	assert_int_equal(decode_set_xattrs("a/b", good, sizeof(good) - 1), GM_OK);
+	assert_int_equal(decode_set_xattrs("", good, sizeof(good) - 1), GM_OK);
+	assert_int_equal(decode_set_xattrs("a", "", 0), GM_OK); /* remove them all */
+	assert_int_equal(decode_set_xattrs("../x", good, sizeof(good) - 1), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs("/etc/passwd", good, sizeof(good) - 1), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs(GM_SYNC_AREA "/../..", good, sizeof(good) - 1),
+	                 GM_ERR_PROTOCOL);
+	/* malformed records: an overrun, a value length past the end, an empty name, a NUL in a
+	 * name, a name twice */
+	assert_int_equal(decode_set_xattrs("a", "\x07\0\0\0user.a", 10), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs("a", "\x06\0\0\0user.a\x02\0\0\0x", 15),
+	                 GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs("a", "\0\0\0\0\0\0\0\0", 8), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs("a", "\x06\0\0\0user\0a\0\0\0\0", 14), GM_ERR_PROTOCOL);
+	assert_int_equal(decode_set_xattrs("a",
+	                                   "\x06\0\0\0user.a\0\0\0\0"
+	                                   "\x06\0\0\0user.a\x01\0\0\0y",
+	                                   29),
+	                 GM_ERR_PROTOCOL);
+	/* at the cap is fine (one record of a big value), one byte over is refused */
+	for (size_t over = 0; over < 2; over++) {
+		struct gm_buf blob = GM_BUF_INIT;
+		size_t vlen = GM_SYNC_XATTRS_MAX - 4 - 6 - 4 + over;
+		gm_buf_add(&blob, "\x06\0\0\0user.a", 10);
+		uint8_t le[4] = {(uint8_t)vlen, (uint8_t)(vlen >> 8), (uint8_t)(vlen >> 16),
+		                 (uint8_t)(vlen >> 24)};
+		gm_buf_add(&blob, le, 4);
+		gm_buf_grow(&blob, vlen);
+		memset(blob.data + blob.len, 'v', vlen);
+		blob.len += vlen;
+		assert_int_equal(blob.len, GM_SYNC_XATTRS_MAX + over);
+		assert_int_equal(decode_set_xattrs("a", blob.data, blob.len),
+		                 over ? GM_ERR_PROTOCOL : GM_OK);
+		gm_buf_release(&blob);
+	}
 }
 
 static void test_read_frame_ends(void **state)
@@ -965,6 +1029,78 @@ static void test_remote_tree_operations(void **state)
 	gm_buf_release(&path);
 	gm_err_release(&err);
 	pair_stop(p, 2);
+}
+
+/* SET_XATTRS end to end: the server makes the file's set exactly the blob's (added, changed,
+ * removed names), for a file, a directory and the root; a symlink is refused, and so is the
+ * request on a read-only server. */
+static void put_xattr(struct gm_buf *blob, const char *name, const char *value)
+{
+	uint32_t nl = (uint32_t)strlen(name), vl = (uint32_t)strlen(value);
+	gm_buf_add(blob, &nl, 4); /* little-endian hosts only, as the test machines are */
+	gm_buf_add(blob, name, nl);
+	gm_buf_add(blob, &vl, 4);
+	gm_buf_add(blob, value, vl);
+}
+
+static void test_remote_set_xattrs(void **state)
+{
+	struct pair *p = pair_start(true, false, 2);
+	struct gm_sync_endpoint *ep = p->ep;
+	const struct gm_sync_ops *o = ep->ops;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_sync_meta dmeta = {GM_SYNC_DIR, 0755, 0, 0, 0, 0, 0, 0, 0, 0, 0, false};
+	struct gm_buf path = GM_BUF_INIT, blob = GM_BUF_INIT, back = GM_BUF_INIT;
+	char v[64];
+	assert_non_null(o->set_xattrs);
+	assert_int_equal(o->mkdir(ep, "d", &dmeta, &err), GM_OK);
+	put_file(ep, "d/f", "hello", 5);
+	assert_int_equal(o->symlink(ep, "d/l", "f", &dmeta, &err), GM_OK);
+	const char *targets[] = {"d/f", "d", ""};
+	gm_buf_addf(&path, "%s/d/f", p->root);
+	if (setxattr(gm_buf_cstr(&path), "user.old", "o", 1, 0) != 0) {
+		print_message("no user xattrs under %s: skipped\n", p->root);
+		goto out;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		gm_buf_reset(&path);
+		gm_buf_addf(&path, "%s%s%s", p->root, targets[i][0] ? "/" : "", targets[i]);
+		const char *fp = gm_buf_cstr(&path);
+		assert_int_equal(setxattr(fp, "user.old", "o", 1, 0), 0);
+		assert_int_equal(setxattr(fp, "user.keep", "k", 1, 0), 0);
+		assert_int_equal(setxattr(fp, "user.chg", "before", 6, 0), 0);
+		gm_buf_reset(&blob);
+		put_xattr(&blob, "user.new", "n");
+		put_xattr(&blob, "user.keep", "k");
+		put_xattr(&blob, "user.chg", "after");
+		assert_int_equal(o->set_xattrs(ep, targets[i], &blob, &err), GM_OK);
+		assert_int_equal(getxattr(fp, "user.old", v, sizeof(v)), -1);
+		assert_int_equal(errno, ENODATA);
+		assert_int_equal(getxattr(fp, "user.keep", v, sizeof(v)), 1);
+		assert_int_equal(getxattr(fp, "user.chg", v, sizeof(v)), 5);
+		assert_memory_equal(v, "after", 5);
+		assert_int_equal(getxattr(fp, "user.new", v, sizeof(v)), 1);
+		assert_memory_equal(v, "n", 1);
+		/* read back through the protocol: the same set, in the file system's order */
+		assert_int_equal(o->xattrs(ep, targets[i], &back, &err), GM_OK);
+		assert_true(gm_sync_xattrs_same(back.data, back.len, blob.data, blob.len));
+	}
+	/* a symlink is not a file or directory; a malformed blob never leaves the client */
+	assert_int_equal(o->set_xattrs(ep, "d/l", &blob, &err), GM_ERR_USAGE);
+	assert_non_null(strstr(gm_err_msg(&err), "not a regular file or directory"));
+	assert_int_equal(o->set_xattrs(ep, "d/nope", &blob, &err), GM_ERR_NOT_FOUND);
+out:
+	pair_stop(p, 2);
+
+	/* a read-only server refuses it */
+	p = pair_start(false, false, 1);
+	assert_int_equal(p->ep->ops->set_xattrs(p->ep, "", &blob, &err), GM_ERR_PERMISSION);
+	assert_non_null(strstr(gm_err_msg(&err), "read-only"));
+	pair_stop(p, 1);
+	gm_buf_release(&path);
+	gm_buf_release(&blob);
+	gm_buf_release(&back);
+	gm_err_release(&err);
 }
 
 /* A 20 MiB file with a hole in the middle, written through the remote writer with per-chunk
@@ -1701,10 +1837,13 @@ static void test_client_version_mismatch(void **state)
 	struct gm_err err = GM_ERR_INIT;
 	assert_int_equal(fake_open(&fk, FAKE_VERSION, &ep, &err), GM_ERR_PROTOCOL);
 	assert_null(ep);
-	assert_string_equal(
-	        gm_err_msg(&err),
-	        "gpumigrate " GM_VERSION " here speaks sync protocol 2, but 'evil' runs "
-	        "gpumigrate 7.0.0 (protocol 99): install the same version on both hosts");
+	struct gm_buf want = GM_BUF_INIT;
+	gm_buf_addf(&want,
+	            "gpumigrate " GM_VERSION " here speaks sync protocol %d, but 'evil' runs "
+	            "gpumigrate 7.0.0 (protocol 99): install the same version on both hosts",
+	            GM_PROTO_VERSION);
+	assert_string_equal(gm_err_msg(&err), gm_buf_cstr(&want));
+	gm_buf_release(&want);
 	pthread_join(fk.thread, NULL);
 	gm_err_release(&err);
 }
@@ -1823,9 +1962,11 @@ int main(void)
 	        cmocka_unit_test(test_varints),
 	        cmocka_unit_test(test_bad_paths_and_names),
 	        cmocka_unit_test(test_oversize_fields),
+	        cmocka_unit_test(test_set_xattrs_checks),
 	        cmocka_unit_test(test_read_frame_ends),
 	        cmocka_unit_test(test_in_buffered),
 	        cmocka_unit_test(test_remote_tree_operations),
+	        cmocka_unit_test(test_remote_set_xattrs),
 	        cmocka_unit_test(test_remote_large_file),
 	        cmocka_unit_test(test_remote_large_file_zstd),
 	        cmocka_unit_test(test_remote_failed_open_reported_at_commit),
