@@ -161,6 +161,19 @@ static void helper_kill(pid_t pid)
 		;
 }
 
+/* Stops a helper that ran past its deadline (*pid becomes -1); the error says it did not
+ * do what (answer, exit) in time. */
+static enum gm_rc helper_overdue(pid_t *pid, const char *prog, const char *named_by,
+                                 const char *what, int64_t limit, struct gm_err *err)
+{
+	helper_kill(*pid);
+	*pid = -1;
+	return gm_err_set(err, GM_ERR_UNREACHABLE,
+	                  "credential helper '%s' (named by '%s') did not %s within %lld ms; it "
+	                  "was stopped",
+	                  prog, named_by, what, (long long)limit);
+}
+
 /* Runs `prog get` with server_url on stdin and its stdout into out; *status gets its wait
  * status. A credential helper is somebody else's program that may block on a locked keyring
  * or a network call, print without end, or chatter on stderr, so it runs with no shell, in
@@ -240,13 +253,7 @@ static enum gm_rc run_helper(const char *prog, const char *server_url, const cha
 	for (;;) {
 		int64_t left = deadline - mono_ms();
 		if (left <= 0) {
-			helper_kill(pid);
-			pid = -1;
-			rc = gm_err_set(
-			        err, GM_ERR_UNREACHABLE,
-			        "credential helper '%s' (named by '%s') did not answer within "
-			        "%lld ms; it was stopped",
-			        prog, named_by, (long long)limit);
+			rc = helper_overdue(&pid, prog, named_by, "answer", limit, err);
 			goto out;
 		}
 		struct pollfd p = {.fd = from[0], .events = POLLIN};
@@ -281,13 +288,7 @@ static enum gm_rc run_helper(const char *prog, const char *server_url, const cha
 			goto out;
 		}
 		if (mono_ms() >= deadline) {
-			helper_kill(pid);
-			pid = -1;
-			rc = gm_err_set(
-			        err, GM_ERR_UNREACHABLE,
-			        "credential helper '%s' (named by '%s') did not exit within "
-			        "%lld ms; it was stopped",
-			        prog, named_by, (long long)limit);
+			rc = helper_overdue(&pid, prog, named_by, "exit", limit, err);
 			goto out;
 		}
 		struct timespec ts = {0, 5000000L}; /* 5 ms */

@@ -261,3 +261,20 @@ def registries(tmp_path_factory):
     finally:
         src.stop()
         dst.stop()
+
+
+BIN = os.environ.get("GM_MIRROR_BIN") or os.environ.get("GPUMIGRATE_BIN", "build/gpumigrate")
+
+
+def mirror(regs, *args, env=None, timeout=120):
+    """Runs `gpumigrate k8s mirror` with both test registries reachable over plain HTTP, the
+    registries' credentials in the environment, and env on top."""
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    e.update(regs.env())
+    if env:
+        e.update(env)
+    cmd = [BIN, "k8s", "mirror", "--insecure-registry", regs.src.host,
+           "--insecure-registry", regs.dst.host, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+

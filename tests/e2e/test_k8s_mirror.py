@@ -21,29 +21,8 @@ import urllib.request
 
 import pytest
 
-from registry import PASSWORD, USER, registries  # noqa: F401  (the session fixture)
-
-BIN = os.environ.get("GM_MIRROR_BIN") or os.environ.get("GPUMIGRATE_BIN", "build/gpumigrate")
-
-
-def _has_command():
-    p = subprocess.run([BIN, "k8s", "mirror", "--help"], capture_output=True)
-    return p.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _has_command(),
-                                reason="this build has no `k8s mirror` command yet")
-
-
-def mirror(regs, *args, env=None, timeout=120):
-    e = dict(os.environ)
-    e.pop("NO_COLOR", None)
-    e.update(regs.env())
-    if env:
-        e.update(env)
-    cmd = [BIN, "k8s", "mirror", "--insecure-registry", regs.src.host,
-           "--insecure-registry", regs.dst.host, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+# registries: the session fixture
+from registry import BIN, PASSWORD, USER, mirror, registries  # noqa: F401
 
 
 def sha(b):
