@@ -4,18 +4,10 @@
  * them), and for gcr.io / Artifact Registry an access token from $GOOGLE_OAUTH_ACCESS_TOKEN
  * or Google's application default credentials. No secret ever reaches a message. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "k8s/oci.h"
 #include "k8s/oci_creds.h"
@@ -24,16 +16,8 @@
 #include "util/doc.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/spawn.h"
 #include "util/banned.h"
-
-extern char **environ;
-
-static void wipe(struct gm_buf *b)
-{
-	if (b->data)
-		memset(b->data, 0, b->cap);
-	gm_buf_release(b);
-}
 
 /* The host part of an auths or credHelpers key: "https://host/v1/" → "host",
  * "host/path" → "host". */
@@ -111,7 +95,7 @@ static enum gm_rc auths_lookup(const struct gm_doc *doc, const char *name, const
 		}
 	}
 out:
-	wipe(&raw);
+	gm_buf_wipe(&raw);
 	gm_buf_release(&h);
 	return rc;
 }
@@ -136,172 +120,26 @@ enum gm_rc gm_oci_config_lookup(const char *text, size_t len, const char *name, 
 	return rc;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t helper_timeout_ms(void)
-{
-	uint64_t v = 0;
-	const char *s = getenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS");
-	if (s && gm_parse_u64(s, 10, &v) == GM_OK && v >= 1 && v <= 3600000)
-		return (int64_t)v;
-	return GM_OCI_HELPER_TIMEOUT_MS;
-}
-
-/* Kills the helper's process group (it may have started children of its own) and reaps it. */
-static void helper_kill(pid_t pid)
-{
-	kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
-/* Stops a helper that ran past its deadline (*pid becomes -1); the error says it did not
- * do what (answer, exit) in time. */
-static enum gm_rc helper_overdue(pid_t *pid, const char *prog, const char *named_by,
-                                 const char *what, int64_t limit, struct gm_err *err)
-{
-	helper_kill(*pid);
-	*pid = -1;
-	return gm_err_set(err, GM_ERR_UNREACHABLE,
-	                  "credential helper '%s' (named by '%s') did not %s within %lld ms; it "
-	                  "was stopped",
-	                  prog, named_by, what, (long long)limit);
-}
-
 /* Runs `prog get` with server_url on stdin and its stdout into out; *status gets its wait
- * status. A credential helper is somebody else's program that may block on a locked keyring
- * or a network call, print without end, or chatter on stderr, so it runs with no shell, in
- * its own process group, under a deadline, with its output capped and its stderr shown only
- * at -v. stdin is a socket so that a helper that never reads it cannot raise SIGPIPE here. */
+ * status. A credential helper is somebody else's program, so it runs through the careful
+ * runner of util/spawn.h: no shell, its own process group, a deadline
+ * ($GPUMIGRATE_CREDHELPER_TIMEOUT_MS for tests), capped output, stderr only at -v. */
 static enum gm_rc run_helper(const char *prog, const char *server_url, const char *named_by,
                              struct gm_buf *out, int *status, struct gm_err *err)
 {
-	int in[2] = {-1, -1}, from[2] = {-1, -1}, devnull = -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dflt;
-	pid_t pid = -1;
-	enum gm_rc rc = GM_OK;
-	char *argv[] = {(char *)prog, (char *)"get", NULL};
-	int64_t limit = helper_timeout_ms(), deadline = mono_ms() + limit;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
-		return gm_err_errno(err, GM_ERR_IO, errno, "cannot run credential helper '%s'",
-		                    prog);
-	if (pipe2(from, O_CLOEXEC) != 0) {
-		rc = gm_err_errno(err, GM_ERR_IO, errno, "cannot run credential helper '%s'", prog);
-		close(in[0]);
-		close(in[1]);
-		return rc;
-	}
-	if (gm_log_get_level() < GM_LOG_INFO)
-		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[1], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, from[1], STDOUT_FILENO);
-	if (devnull >= 0)
-		posix_spawn_file_actions_adddup2(&fa, devnull, STDERR_FILENO);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE); /* the CLI ignores it; the helper gets the default back */
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dflt);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-	                                        POSIX_SPAWN_SETSIGDEF);
-	int e = posix_spawnp(&pid, prog, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(in[1]);
-	close(from[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (e != 0) {
-		pid = -1;
-		if (e == ENOENT)
-			rc = gm_err_set(
-			        err, GM_ERR_USAGE,
-			        "credential helper '%s' is not in $PATH, but '%s' names it; "
-			        "install it or remove that entry",
-			        prog, named_by);
-		else
-			rc = gm_err_errno(err, GM_ERR_IO, e, "cannot run credential helper '%s'",
-			                  prog);
-		goto out;
-	}
-	gm_debug("running credential helper '%s get' (named by '%s')", prog, named_by);
-	/* a URL is far below the socket buffer: this never blocks */
-	for (size_t off = 0, n = strlen(server_url); off < n;) {
-		ssize_t w = send(in[0], server_url + off, n - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* it closed stdin: what it prints tells */
-		off += (size_t)w;
-	}
-	close(in[0]);
-	in[0] = -1;
-
-	char chunk[4096];
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0) {
-			rc = helper_overdue(&pid, prog, named_by, "answer", limit, err);
-			goto out;
-		}
-		struct pollfd p = {.fd = from[0], .events = POLLIN};
-		int r = poll(&p, 1, (int)(left < 1000 ? left : 1000));
-		if (r == 0 || (r < 0 && errno == EINTR))
-			continue;
-		ssize_t got = read(from[0], chunk, sizeof(chunk));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		if (out->len + (size_t)got > GM_OCI_HELPER_MAX_OUTPUT) {
-			helper_kill(pid);
-			pid = -1;
-			rc = gm_err_set(err, GM_ERR_LIMIT,
-			                "credential helper '%s' (named by '%s') printed more than "
-			                "%u KiB; it was stopped",
-			                prog, named_by, GM_OCI_HELPER_MAX_OUTPUT >> 10);
-			goto out;
-		}
-		gm_buf_add(out, chunk, (size_t)got);
-	}
-	memset(chunk, 0, sizeof(chunk));
-	/* stdout closed; it should be exiting: wait for that until the deadline */
-	for (;;) {
-		pid_t w = waitpid(pid, status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			rc = gm_err_errno(err, GM_ERR_IO, errno, "cannot wait for '%s'", prog);
-			pid = -1;
-			goto out;
-		}
-		if (mono_ms() >= deadline) {
-			rc = helper_overdue(&pid, prog, named_by, "exit", limit, err);
-			goto out;
-		}
-		struct timespec ts = {0, 5000000L}; /* 5 ms */
-		nanosleep(&ts, NULL);
-	}
-	pid = -1;
-out:
-	if (pid > 0)
-		helper_kill(pid);
-	if (in[0] >= 0)
-		close(in[0]);
-	if (from[0] >= 0)
-		close(from[0]);
+	struct gm_buf what = GM_BUF_INIT;
+	const char *argv[] = {prog, "get", NULL};
+	gm_buf_addf(&what, "credential helper '%s' (named by '%s')", prog, named_by);
+	enum gm_rc rc = gm_spawn_capture(
+	        argv, server_url,
+	        gm_spawn_timeout_ms("GPUMIGRATE_CREDHELPER_TIMEOUT_MS", GM_OCI_HELPER_TIMEOUT_MS),
+	        GM_OCI_HELPER_MAX_OUTPUT, gm_buf_cstr(&what), out, status, err);
+	if (rc == GM_ERR_NOT_FOUND)
+		rc = gm_err_set(err, GM_ERR_USAGE,
+		                "credential helper '%s' is not in $PATH, but '%s' names it; "
+		                "install it or remove that entry",
+		                prog, named_by);
+	gm_buf_release(&what);
 	return rc;
 }
 
@@ -358,11 +196,7 @@ enum gm_rc gm_oci_helper_get(const char *name, const char *server_url, const cha
 			rc = GM_ERR_NOT_FOUND;
 			goto out;
 		}
-		if (WIFEXITED(status))
-			gm_buf_addf(&msg, "exit status %d", WEXITSTATUS(status));
-		else
-			gm_buf_addf(&msg, "killed by signal %d",
-			            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		gm_spawn_status_text(status, &msg);
 		helper_said(&out, &msg);
 		rc = gm_err_set(err, GM_ERR_PROTOCOL,
 		                "credential helper '%s' (named by '%s') failed for '%s' (%s)",
@@ -404,7 +238,7 @@ enum gm_rc gm_oci_helper_get(const char *name, const char *server_url, const cha
 out:
 	gm_doc_release(&doc);
 	gm_err_release(&perr);
-	wipe(&out);
+	gm_buf_wipe(&out);
 	gm_buf_release(&msg);
 	gm_buf_release(&prog);
 	return rc;
@@ -540,7 +374,7 @@ static enum gm_rc google_adc(struct gm_buf *user, struct gm_buf *pass, struct gm
 	gm_buf_reset(source);
 	gm_buf_addf(source, "Google application default credentials: %s", gm_gauth_source(g));
 out:
-	wipe(&tok);
+	gm_buf_wipe(&tok);
 	gm_gauth_free(g);
 	gm_os_http_release(&http);
 	return rc;
@@ -586,7 +420,7 @@ enum gm_rc gm_oci_creds_find(const char *host, struct gm_buf *user, struct gm_bu
 	}
 	rc = google_adc(user, pass, source, err);
 out:
-	wipe(&text);
+	gm_buf_wipe(&text);
 	gm_buf_release(&path);
 	return rc;
 }

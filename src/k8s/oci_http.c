@@ -36,21 +36,14 @@ enum gm_rc gm_oci_registry_open(struct gm_oci_registry *r, const char *host, boo
 	return rc;
 }
 
-static void wipe(struct gm_buf *b)
-{
-	if (b->data)
-		memset(b->data, 0, b->cap);
-	gm_buf_release(b);
-}
-
 void gm_oci_registry_close(struct gm_oci_registry *r)
 {
 	if (!r)
 		return;
 	GM_FREE(r->host);
 	GM_FREE(r->base);
-	wipe(&r->user);
-	wipe(&r->pass);
+	gm_buf_wipe(&r->user);
+	gm_buf_wipe(&r->pass);
 	gm_buf_release(&r->source);
 	if (r->token) {
 		memset(r->token, 0, strlen(r->token));
@@ -225,8 +218,8 @@ static bool creds_renew(struct gm_oci_registry *r, const char *sent)
 		r->source = s;
 		s = t;
 	}
-	wipe(&u);
-	wipe(&p);
+	gm_buf_wipe(&u);
+	gm_buf_wipe(&p);
 	gm_buf_release(&s);
 	gm_err_release(&e);
 	return renewed;
@@ -325,7 +318,7 @@ out:
 	gm_oci_resp_release(&rs);
 	gm_doc_release(&doc);
 	gm_buf_release(&url);
-	wipe(&sent);
+	gm_buf_wipe(&sent);
 	return rc;
 }
 
@@ -481,6 +474,6 @@ enum gm_rc gm_oci_http(struct gm_oci_registry *r, CURL *h, const struct gm_oci_r
 out:
 	gm_oci_challenge_release(&ch);
 	gm_buf_release(&line);
-	wipe(&sent);
+	gm_buf_wipe(&sent);
 	return rc;
 }

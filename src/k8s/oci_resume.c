@@ -42,18 +42,11 @@ void gm_oci_resume_init(struct gm_oci_resume *j, const char *base, const char *r
 	j->digest = digest;
 }
 
-static void wipe(struct gm_buf *b)
-{
-	if (b->data)
-		memset(b->data, 0, b->len);
-	gm_buf_reset(b);
-}
-
 void gm_oci_resume_release(struct gm_oci_resume *j)
 {
 	if (!j)
 		return;
-	wipe(&j->location);
+	gm_buf_wipe(&j->location);
 	gm_buf_release(&j->location);
 	gm_buf_release(&j->path);
 }
@@ -141,7 +134,7 @@ bool gm_oci_resume_load(struct gm_oci_resume *j)
 	size_t vl = 0;
 	uint64_t acked = 0;
 	bool ok = false;
-	wipe(&j->location);
+	gm_buf_wipe(&j->location);
 	j->acked = 0;
 	if (!j->path.len || !read_small(gm_buf_cstr(&j->path), &text))
 		goto out;
@@ -163,7 +156,7 @@ bool gm_oci_resume_load(struct gm_oci_resume *j)
 	j->acked = acked;
 	ok = true;
 out:
-	wipe(&text);
+	gm_buf_wipe(&text);
 	gm_buf_release(&text);
 	gm_buf_release(&num);
 	return ok;
@@ -217,7 +210,7 @@ enum gm_rc gm_oci_resume_save(const struct gm_oci_resume *j, struct gm_err *err)
 	if (rc != GM_OK)
 		unlink(tmp.data);
 out:
-	wipe(&text);
+	gm_buf_wipe(&text);
 	gm_buf_release(&text);
 	gm_buf_release(&tmp);
 	return rc;

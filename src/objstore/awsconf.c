@@ -1,7 +1,7 @@
 /* Resolves the AWS CLI's view of S3 settings (environment, ~/.aws/credentials,
- * ~/.aws/config with its nested s3 blocks and [services] sections) for the S3 backend.
- * The INI reader here follows what botocore's parser accepts, bounded in size, and keeps
- * every value out of its messages. */
+ * ~/.aws/config with its nested s3 blocks and [services] sections, a profile's
+ * credential_process) for the S3 backend. The INI reader here follows what botocore's
+ * parser accepts, bounded in size, and keeps every value out of its messages. */
 #include "objstore/awsconf.h"
 
 #include <stdbool.h>
@@ -9,9 +9,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
+#include "util/doc.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/spawn.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -40,13 +44,6 @@ static void wipe_free(char *s)
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
-}
-
-static void wipe_buf(struct gm_buf *b)
-{
-	if (b->data)
-		explicit_bzero(b->data, b->cap);
-	gm_buf_release(b);
 }
 
 static void ini_release(struct ini *f)
@@ -248,7 +245,7 @@ static enum gm_rc ini_load(struct ini *f, const char *path, struct gm_err *err)
 	f->present = true;
 	rc = ini_parse(f, text.data ? text.data : "", text.len, err);
 out:
-	wipe_buf(&text);
+	gm_buf_wipe(&text);
 	gm_err_release(&e2);
 	return rc;
 }
@@ -398,10 +395,10 @@ static int creds_from(struct gm_aws_config *c, const struct ini *f, const char *
                       const char *profile, struct gm_err *err)
 {
 	const struct ini_ent *id = ini_get(f, sec, "aws_access_key_id", NULL);
-	if (!id || !*id->val)
+	if (!id || !id->val || !*id->val)
 		return 0;
 	const struct ini_ent *key = ini_get(f, sec, "aws_secret_access_key", NULL);
-	if (!key || !*key->val) {
+	if (!key || !key->val || !*key->val) {
 		gm_err_set(err, GM_ERR_PARSE,
 		           "%s:%u: profile '%s' has aws_access_key_id but no aws_secret_access_key",
 		           gm_buf_cstr(&f->path), id->line, profile);
@@ -451,6 +448,200 @@ static bool file_path(const char *var, const char *name, struct gm_buf *out)
 	return true;
 }
 
+/* ---- credential_process ---- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n digits at *p as a number; false when they are not all digits. */
+static bool digits(const char **p, int n, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (unsigned)(c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/* An RFC 3339 time ("2024-05-01T12:00:00Z", "…T12:00:00.123+02:00") as Unix seconds. */
+static bool parse_rfc3339(const char *s, int64_t *out)
+{
+	unsigned y, mo, d, h, mi, se, oh = 0, om = 0;
+	const char *p = s;
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+	    !digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+		return false;
+	p++;
+	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' ||
+	    !digits(&p, 2, &se))
+		return false;
+	if (*p == '.') {
+		const char *f = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == f)
+			return false;
+	}
+	int sign = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '+' ? 1 : -1;
+		if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59)
+			return false;
+	} else {
+		return false;
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return false;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
+	*out = t - sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+	return true;
+}
+
+/* A non-empty string member of the program's JSON object, or NULL. */
+static const char *member(struct fy_node *root, const char *key)
+{
+	const char *v = gm_doc_scalar(gm_doc_get(root, key));
+	return v && *v ? v : NULL;
+}
+
+/* Runs c->credential_process and takes the credentials it prints into c. The program's
+ * arguments and output stay out of every message: they may hold secrets. */
+static enum gm_rc run_process(struct gm_aws_config *c, struct gm_err *err)
+{
+	char **argv = NULL;
+	size_t argc = 0;
+	struct gm_buf out = GM_BUF_INIT, what = GM_BUF_INIT, msg = GM_BUF_INIT;
+	struct gm_err perr = GM_ERR_INIT;
+	struct gm_doc doc = {0};
+	const char *profile = gm_buf_cstr(&c->profile);
+	const char *at = gm_buf_cstr(&c->process_where);
+	int status = 0;
+	int64_t now = (int64_t)time(NULL), expires = 0;
+
+	c->fetched = now;
+	enum gm_rc rc = gm_spawn_split(gm_buf_cstr(&c->credential_process), &argv, &argc, &perr);
+	if (rc != GM_OK) {
+		rc = gm_err_set(err, rc,
+		                "%s: the credential_process of AWS profile '%s' cannot be "
+		                "used: %s",
+		                at, profile, gm_err_msg(&perr));
+		goto out;
+	}
+	gm_buf_addf(&what, "credential_process '%s' of AWS profile '%s' (%s)", argv[0], profile,
+	            at);
+	rc = gm_spawn_capture(
+	        (const char *const *)argv, NULL,
+	        gm_spawn_timeout_ms("GPUMIGRATE_CREDHELPER_TIMEOUT_MS", GM_AWS_PROCESS_TIMEOUT_MS),
+	        GM_AWS_PROCESS_MAX_OUTPUT, gm_buf_cstr(&what), &out, &status, err);
+	if (rc == GM_ERR_NOT_FOUND) { /* a profile to fix */
+		rc = GM_ERR_USAGE;
+		if (err)
+			err->rc = rc;
+	}
+	if (rc != GM_OK)
+		goto out;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		gm_spawn_status_text(status, &msg);
+		rc = gm_err_set(err, GM_ERR_PROTOCOL, "%s failed (%s)%s", gm_buf_cstr(&what),
+		                gm_buf_cstr(&msg),
+		                gm_log_get_level() < GM_LOG_INFO
+		                        ? "; run with -v to see what it printed on stderr"
+		                        : "");
+		goto out;
+	}
+	/* never quote the output (or the parser's message about it): it holds the secret */
+	struct fy_node *root = NULL;
+	if (gm_doc_load_string(&doc, "credential_process output", gm_buf_cstr(&out), out.len,
+	                       &perr) == GM_OK &&
+	    gm_doc_is_map(gm_doc_root(&doc)))
+		root = gm_doc_root(&doc);
+	const char *id = root ? member(root, "AccessKeyId") : NULL;
+	const char *secret = root ? member(root, "SecretAccessKey") : NULL;
+	const char *version = root ? gm_doc_scalar(gm_doc_get(root, "Version")) : NULL;
+	if (root && version && strcmp(version, "1") != 0) {
+		rc = gm_err_set(err, GM_ERR_UNSUPPORTED,
+		                "%s printed credentials of a Version other than 1, the only one "
+		                "gpumigrate (and the AWS CLI) understands",
+		                gm_buf_cstr(&what));
+		goto out;
+	}
+	if (!root || !version || !id || !secret) {
+		rc = gm_err_set(err, GM_ERR_PROTOCOL,
+		                "%s printed no JSON object with \"Version\": 1, \"AccessKeyId\" "
+		                "and \"SecretAccessKey\"",
+		                gm_buf_cstr(&what));
+		goto out;
+	}
+	const char *token = member(root, "SessionToken");
+	const char *exp = member(root, "Expiration");
+	if (exp && !parse_rfc3339(exp, &expires)) {
+		rc = gm_err_set(err, GM_ERR_PROTOCOL,
+		                "%s printed an \"Expiration\" that is not an RFC 3339 time",
+		                gm_buf_cstr(&what));
+		goto out;
+	}
+	if (exp && expires <= now) {
+		rc = gm_err_set(err, GM_ERR_PROTOCOL,
+		                "%s printed credentials that expired %lld s ago; check the program "
+		                "(or this machine's clock)",
+		                gm_buf_cstr(&what), (long long)(now - expires));
+		goto out;
+	}
+	gm_buf_wipe(&c->access_key);
+	gm_buf_wipe(&c->secret_key);
+	gm_buf_wipe(&c->session_token);
+	gm_buf_adds(&c->access_key, id);
+	gm_buf_adds(&c->secret_key, secret);
+	if (token)
+		gm_buf_adds(&c->session_token, token);
+	c->expires = exp ? expires : 0;
+	gm_debug("%s gave credentials%s%s", gm_buf_cstr(&what),
+	         token ? " with a session token" : "",
+	         exp ? " that expire" : " that do not expire");
+out:
+	gm_doc_release(&doc);
+	gm_err_release(&perr);
+	gm_spawn_argv_free(argv);
+	gm_buf_wipe(&out);
+	gm_buf_release(&what);
+	gm_buf_release(&msg);
+	return rc;
+}
+
+bool gm_aws_config_refresh_due(const struct gm_aws_config *c, int64_t now)
+{
+	if (!c->credential_process.len || c->expires == 0)
+		return false;
+	if (c->expires <= now)
+		return true;
+	return c->expires - now < GM_AWS_REFRESH_BEFORE_S &&
+	       now - c->fetched >= GM_AWS_REFRESH_GAP_S;
+}
+
+enum gm_rc gm_aws_config_refresh(struct gm_aws_config *c, struct gm_err *err)
+{
+	if (!c->credential_process.len)
+		return gm_err_set(err, GM_ERR_USAGE,
+		                  "the AWS credentials of profile '%s' did not come from a "
+		                  "credential_process",
+		                  gm_buf_cstr(&c->profile));
+	return run_process(c, err);
+}
+
 void gm_aws_config_init(struct gm_aws_config *c)
 {
 	memset(c, 0, sizeof *c);
@@ -461,14 +652,17 @@ void gm_aws_config_release(struct gm_aws_config *c)
 {
 	if (!c)
 		return;
-	wipe_buf(&c->access_key);
-	wipe_buf(&c->secret_key);
-	wipe_buf(&c->session_token);
+	gm_buf_wipe(&c->access_key);
+	gm_buf_wipe(&c->secret_key);
+	gm_buf_wipe(&c->session_token);
 	gm_buf_release(&c->region);
 	gm_buf_release(&c->endpoint_url);
 	gm_buf_release(&c->ca_bundle);
 	gm_buf_release(&c->profile);
 	gm_buf_release(&c->creds_source);
+	gm_buf_wipe(&c->credential_process);
+	gm_buf_release(&c->process_where);
+	c->expires = c->fetched = 0;
 	c->path_style = -1;
 }
 
@@ -550,6 +744,19 @@ enum gm_rc gm_aws_config_load(struct gm_aws_config *c, const char *profile, stru
 		int got = 0;
 		if (x.in_cred)
 			got = creds_from(c, &x.cred, profile, profile, err);
+		/* then the process, before the config file's keys (as the AWS CLI); with a
+		 * role_arn the profile means the role, refused below */
+		if (got == 0 && !setting(&x, "role_arn", NULL, NULL) &&
+		    (v = setting(&x, "credential_process", NULL, &src))) {
+			gm_buf_adds(&c->credential_process, v);
+			where(&src, &c->process_where);
+			rc = run_process(c, err);
+			if (rc != GM_OK)
+				goto out;
+			gm_buf_addf(&c->creds_source, "credential_process of profile '%s' at %s",
+			            profile, gm_buf_cstr(&c->process_where));
+			got = 1;
+		}
 		if (got == 0 && x.in_conf) {
 			got = creds_from(c, &x.conf, gm_buf_cstr(&x.conf_sec), profile, err);
 			if (got == 1)

@@ -5,6 +5,7 @@
  * hashing them twice would halve throughput). Credentials, region, endpoint and addressing
  * style come the AWS CLI's way (awsconf.h), options first. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +32,7 @@
 
 struct s3 {
 	struct gm_os base;
+	pthread_mutex_t mu; /* guards cfg's credentials: a credential_process renews them */
 	struct gm_aws_config cfg;
 	bool anonymous;
 	bool path_style;
@@ -146,6 +148,37 @@ static void call_body(struct call *c, const void *body, size_t len)
 	}
 }
 
+/* Copies the credentials to sign with, fetching them again first when they came from a
+ * credential_process and expire within minutes. A failed renewal of credentials that are
+ * still valid is a warning; of expired ones, the request's error. */
+static enum gm_rc current_creds(struct s3 *s, struct gm_buf *ak, struct gm_buf *sk,
+                                struct gm_buf *tok, struct gm_err *err)
+{
+	enum gm_rc rc = GM_OK;
+	pthread_mutex_lock(&s->mu);
+	int64_t now = (int64_t)time(NULL);
+	if (gm_aws_config_refresh_due(&s->cfg, now)) {
+		struct gm_err e2 = GM_ERR_INIT;
+		rc = gm_aws_config_refresh(&s->cfg, &e2);
+		if (rc != GM_OK && s->cfg.expires > now) {
+			gm_warn("%s; the current credentials stay in use until they expire in %lld "
+			        "s",
+			        gm_err_msg(&e2), (long long)(s->cfg.expires - now));
+			rc = GM_OK;
+		} else if (rc != GM_OK) {
+			rc = gm_err_set(err, rc, "%s", gm_err_msg(&e2));
+		}
+		gm_err_release(&e2);
+	}
+	if (rc == GM_OK) {
+		gm_buf_add(ak, s->cfg.access_key.data, s->cfg.access_key.len);
+		gm_buf_add(sk, s->cfg.secret_key.data, s->cfg.secret_key.len);
+		gm_buf_add(tok, s->cfg.session_token.data, s->cfg.session_token.len);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 static enum gm_rc add_headers(void *ctx, const struct gm_os_http_req *req, struct curl_slist **hdrs,
                               struct gm_err *err)
 {
@@ -172,10 +205,16 @@ static enum gm_rc add_headers(void *ctx, const struct gm_os_http_req *req, struc
 	        .region = gm_buf_cstr(&c->s->cfg.region),
 	        .service = "s3",
 	};
-	struct gm_sigv4_creds cr = {gm_buf_cstr(&c->s->cfg.access_key),
-	                            gm_buf_cstr(&c->s->cfg.secret_key),
-	                            gm_buf_cstr(&c->s->cfg.session_token)};
-	return gm_sigv4_sign(&in, &cr, hdrs, err);
+	struct gm_buf ak = GM_BUF_INIT, sk = GM_BUF_INIT, tok = GM_BUF_INIT;
+	enum gm_rc rc = current_creds(c->s, &ak, &sk, &tok, err);
+	if (rc == GM_OK) {
+		struct gm_sigv4_creds cr = {gm_buf_cstr(&ak), gm_buf_cstr(&sk), gm_buf_cstr(&tok)};
+		rc = gm_sigv4_sign(&in, &cr, hdrs, err);
+	}
+	gm_buf_wipe(&ak);
+	gm_buf_wipe(&sk);
+	gm_buf_wipe(&tok);
+	return rc;
 }
 
 /* Performs c; the answer in resp. body_cap and sink as for gm_os_http_req. */
@@ -759,6 +798,7 @@ static void s3_close(struct gm_os *gs)
 	gm_buf_release(&s->scheme_host);
 	gm_buf_release(&s->host);
 	gm_buf_release(&s->base_path);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
@@ -820,6 +860,7 @@ enum gm_rc gm_os_s3_open(const char *bucket, const struct gm_os_opts *opts, stru
 	struct s3 *s = gm_xcalloc(1, sizeof(*s));
 	enum gm_rc rc = GM_OK;
 	*out = NULL;
+	pthread_mutex_init(&s->mu, NULL);
 	s->base.ops = &s3_ops;
 	s->base.scheme = "s3";
 	s->base.part_min = (uint64_t)5 << 20;

@@ -23,6 +23,13 @@ void gm_buf_release(struct gm_buf *b)
 	gm_buf_init(b);
 }
 
+void gm_buf_wipe(struct gm_buf *b)
+{
+	if (b && b->data)
+		explicit_bzero(b->data, b->cap);
+	gm_buf_release(b);
+}
+
 void gm_buf_reset(struct gm_buf *b)
 {
 	b->len = 0;

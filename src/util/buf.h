@@ -21,6 +21,9 @@ struct gm_buf {
 void gm_buf_init(struct gm_buf *b);
 /* Frees the contents; the buffer is empty and reusable afterwards. Accepts NULL. */
 void gm_buf_release(struct gm_buf *b);
+/* Overwrites all of b's memory (it held a secret: a password, a token, a key), then releases
+ * it. */
+void gm_buf_wipe(struct gm_buf *b);
 /* Empties the buffer, keeping its memory. */
 void gm_buf_reset(struct gm_buf *b);
 /* Makes room for at least extra more bytes (plus the terminator). */

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import BIN, run
-from objstore import BUCKET, FAKE_SECRET
+from objstore import ACCESS_KEY, BUCKET, FAKE_SECRET, start_fake_s3
 
 
 def make_tree(root):
@@ -407,3 +407,61 @@ def test_multipart_object_keeps_its_hash(fake_s3, tmp_path):
     (src / "model.ckpt").write_bytes(os.urandom((24 << 20) + 7))
     r = run("verify", f"{src}/", f"s3://{BUCKET}/h/", env=fake_s3.env)
     assert r.code == 1 and "model.ckpt" in r.out + r.err
+
+
+def test_credentials_from_a_credential_process(tmp_path):
+    """A profile whose credential_process prints the keys and a session token, as aws-vault
+    or `aws configure export-credentials` do: the strict fake requires the token (signed) on
+    every request; the program's stderr shows only with -v; a wrong secret from the program
+    gives the usual 403, naming the profile's credential_process and not the secret."""
+    token = "FwoGZXIvYXdzEXAMPLE/session+token=="
+    store = start_fake_s3(str(tmp_path / "fake"), "--session-token", token)
+    try:
+        aws = tmp_path / "aws dir"
+        aws.mkdir()
+        secret_file = aws / "secret"
+        secret_file.write_text(FAKE_SECRET)
+        prog = aws / "creds helper"  # a blank in the path: quoted on the command line
+        prog.write_text(
+            "#!/bin/sh\n"
+            '[ "$#" = 2 ] && [ "$1" = --secret-file ] || exit 9\n'
+            "echo gm-credproc-noise-on-stderr >&2\n"
+            f"printf '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY}\", "
+            f"\"SecretAccessKey\": \"%s\", \"SessionToken\": \"{token}\", "
+            f"\"Expiration\": \"2999-01-01T00:00:00Z\"}}\\n' \"$(cat \"$2\")\"\n")
+        os.chmod(prog, 0o700)
+        (aws / "config").write_text(
+            f"[profile vault]\nregion = us-east-1\nendpoint_url = {store.url}\n"
+            f"credential_process = \"{prog}\" --secret-file '{secret_file}'\n")
+        e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        e.update({"AWS_CONFIG_FILE": str(aws / "config"),
+                  "AWS_SHARED_CREDENTIALS_FILE": str(aws / "none"),
+                  "XDG_STATE_HOME": store.env["XDG_STATE_HOME"]})
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "f").write_bytes(b"from a credential process")
+        (src / "g").write_bytes(os.urandom(3000))
+        p = subprocess.run([BIN, "sync", "--profile", "vault", f"{src}/", f"s3://{BUCKET}/cp/"],
+                           capture_output=True, text=True, env=e, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "gm-credproc-noise-on-stderr" not in p.stderr
+        back = tmp_path / "back"
+        p = subprocess.run([BIN, "sync", "-v", "--profile", "vault", f"s3://{BUCKET}/cp/",
+                            f"{back}/"], capture_output=True, text=True, env=e, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "gm-credproc-noise-on-stderr" in p.stderr
+        assert (back / "f").read_bytes() == b"from a credential process"
+        assert (back / "g").read_bytes() == (src / "g").read_bytes()
+        assert store.stats()["requests"].get("PUT PutObject", 0) >= 2
+
+        wrong = "WrongProcSecret0123456789"
+        secret_file.write_text(wrong)
+        p = subprocess.run([BIN, "sync", "-v", "-v", "--profile", "vault", f"{src}/",
+                            f"s3://{BUCKET}/cp2/"], capture_output=True, text=True, env=e,
+                           timeout=120)
+        assert p.returncode != 0
+        assert "403" in p.stderr and "credential_process of profile 'vault'" in p.stderr
+        for s in (wrong, token, FAKE_SECRET):
+            assert s not in p.stderr and s not in p.stdout
+    finally:
+        store.stop()

@@ -1,9 +1,11 @@
-/* Unit tests for the AWS settings resolver: precedence of environment, credentials file
- * and config file for keys, region, endpoint and CA bundle; the nested s3 block and
- * [services] sections; profile selection and the error for a missing profile; INI syntax
- * (comments, CRLF, case-blind keys, continuation); errors for malformed files that name
- * file and line but never the secret; the size cap; the permission warning. Each test
- * works in its own temporary HOME with every AWS_* variable cleared. */
+/* Unit tests for the AWS settings resolver: precedence of environment, credentials file,
+ * credential_process and config file for keys, region, endpoint and CA bundle; credentials
+ * from a credential_process (a /bin/sh script written by the test): arguments, session
+ * token, expiry, renewal, and every way it can fail without its secret in the message; the
+ * nested s3 block and [services] sections; profile selection and the error for a missing
+ * profile; INI syntax (comments, CRLF, case-blind keys, continuation); errors for malformed
+ * files that name file and line but never the secret; the size cap; the permission
+ * warning. Each test works in its own temporary HOME with every AWS_* variable cleared. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -579,12 +582,15 @@ static void test_unsupported_source(void **state)
 {
 	struct fx *f = *state;
 	put(gm_buf_cstr(&f->conf),
-	    "[profile sso]\ncredential_process = /usr/bin/get-creds --secret " SECRET "\n", 0600);
+	    "[profile sso]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+	    "credential_process = /usr/bin/get-creds --secret " SECRET "\n",
+	    0600);
 	struct gm_aws_config c;
 	struct gm_err err = GM_ERR_INIT;
 	gm_aws_config_init(&c);
+	/* with a role_arn the profile means the role: refused, the process is not run */
 	assert_int_equal(load(&c, "sso", &err, NULL), GM_ERR_UNSUPPORTED);
-	assert_contains(gm_err_msg(&err), "credential_process");
+	assert_contains(gm_err_msg(&err), "role_arn");
 	assert_contains(gm_err_msg(&err), "AWS_ACCESS_KEY_ID");
 	assert_lacks(gm_err_msg(&err), SECRET);
 	/* keys in the environment make it moot */
@@ -594,6 +600,304 @@ static void test_unsupported_source(void **state)
 	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAENV");
 	gm_aws_config_release(&c);
 	gm_err_release(&err);
+}
+
+/* ---- credential_process ---- */
+
+/* Writes an executable /bin/sh script $HOME/bin/<name>; its path into path. */
+static void put_prog(struct fx *f, const char *name, const char *body, struct gm_buf *path)
+{
+	struct gm_buf d = GM_BUF_INIT, text = GM_BUF_INIT;
+	gm_buf_addf(&d, "%s/bin", f->home);
+	mkdir(gm_buf_cstr(&d), 0700);
+	gm_buf_reset(path);
+	gm_buf_addf(path, "%s/%s", gm_buf_cstr(&d), name);
+	gm_buf_addf(&text, "#!/bin/sh\n%s", body);
+	put(gm_buf_cstr(path), gm_buf_cstr(&text), 0700);
+	gm_buf_release(&d);
+	gm_buf_release(&text);
+}
+
+/* A config with [profile p] whose credential_process is "<prog> <args>". */
+static void put_process_profile(struct fx *f, const char *prog, const char *args)
+{
+	struct gm_buf t = GM_BUF_INIT;
+	gm_buf_addf(&t, "[profile p]\nregion = eu-west-1\ncredential_process = %s %s\n", prog,
+	            args);
+	put(gm_buf_cstr(&f->conf), gm_buf_cstr(&t), 0600);
+	gm_buf_release(&t);
+}
+
+#define GOOD_JSON                                                                                \
+	"printf '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"" SECRET \
+	"\"}\\n'\n"
+
+static void test_process_keys(void **state)
+{
+	struct fx *f = *state;
+	struct gm_buf prog = GM_BUF_INIT, want = GM_BUF_INIT, log = GM_BUF_INIT;
+	/* it gets its arguments split as a shell would, and no stdin */
+	put_prog(f, "creds",
+	         "[ \"$#\" = 4 ] && [ \"$1\" = --flag ] && [ \"$2\" = 'two words' ] && "
+	         "[ \"$3\" = 'it\"s' ] && [ \"$4\" = '$HOME' ] || { echo \"bad args: $*\" >&2; "
+	         "exit 9; }\n"
+	         "[ -z \"$(cat)\" ] || exit 8\n"
+	         "echo noise on stderr >&2\n" GOOD_JSON,
+	         &prog);
+	put_process_profile(f, gm_buf_cstr(&prog), "--flag 'two words' \"it\\\"s\" '$HOME'");
+	struct gm_aws_config c;
+	struct gm_err err = GM_ERR_INIT;
+	gm_aws_config_init(&c);
+	assert_int_equal(load(&c, "p", &err, &log), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAPROC");
+	assert_string_equal(gm_buf_cstr(&c.secret_key), SECRET);
+	assert_int_equal(c.session_token.len, 0);
+	assert_int_equal(c.expires, 0);
+	assert_string_equal(gm_buf_cstr(&c.region), "eu-west-1");
+	gm_buf_addf(&want, "credential_process of profile 'p' at %s:3", gm_buf_cstr(&f->conf));
+	assert_string_equal(gm_buf_cstr(&c.creds_source), gm_buf_cstr(&want));
+	assert_int_equal(log.len, 0); /* its stderr is shown at -v only */
+	assert_false(gm_aws_config_refresh_due(&c, (int64_t)time(NULL) + 100000));
+
+	/* with a session token and an expiry */
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 1, \"AccessKeyId\": \"AKIATOK\", \"SecretAccessKey\": "
+	         "\"s2\", \"SessionToken\": \"tok/en+==\", \"Expiration\": "
+	         "\"2999-01-01T00:00:00Z\"}'\n",
+	         &prog);
+	put_process_profile(f, gm_buf_cstr(&prog), "");
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIATOK");
+	assert_string_equal(gm_buf_cstr(&c.secret_key), "s2");
+	assert_string_equal(gm_buf_cstr(&c.session_token), "tok/en+==");
+	assert_int_equal(c.expires, 32472144000LL);
+	/* fractions and an offset, as `aws configure export-credentials` may print them */
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"s\", "
+	         "\"Expiration\": \"2100-02-28T23:59:59.123456+02:00\"}'\n",
+	         &prog);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_int_equal(c.expires, 4107535199LL);
+
+	/* the environment's keys win: the process is not even run */
+	put_prog(f, "creds", "exit 7\n", &prog);
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAENV");
+	assert_int_equal(c.credential_process.len, 0);
+	gm_aws_config_release(&c);
+	gm_err_release(&err);
+	gm_buf_release(&prog);
+	gm_buf_release(&want);
+	gm_buf_release(&log);
+}
+
+/* Loads profile p and expects rc with every needle in the message and SECRET nowhere. */
+static void expect_process_error(enum gm_rc rc, const char *const *needles)
+{
+	struct gm_aws_config c;
+	struct gm_err err = GM_ERR_INIT;
+	struct gm_buf log = GM_BUF_INIT;
+	gm_aws_config_init(&c);
+	assert_int_equal(load(&c, "p", &err, &log), rc);
+	for (const char *const *n = needles; *n; n++)
+		assert_contains(gm_err_msg(&err), *n);
+	assert_lacks(gm_err_msg(&err), SECRET);
+	assert_lacks(gm_buf_cstr(&log), SECRET);
+	assert_int_equal(c.access_key.len, 0);
+	assert_int_equal(c.secret_key.len, 0);
+	gm_aws_config_release(&c);
+	gm_err_release(&err);
+	gm_buf_release(&log);
+}
+
+static void test_process_errors(void **state)
+{
+	struct fx *f = *state;
+	struct gm_buf prog = GM_BUF_INIT, at = GM_BUF_INIT;
+	gm_buf_addf(&at, "%s:3", gm_buf_cstr(&f->conf));
+
+	/* Version 2 */
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 2, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"" SECRET
+	         "\"}'\n",
+	         &prog);
+	put_process_profile(f, gm_buf_cstr(&prog), "--token " SECRET);
+	const char *v2[] = {"Version other than 1", "'p'", gm_buf_cstr(&prog), NULL};
+	expect_process_error(GM_ERR_UNSUPPORTED, v2);
+	/* no Version at all */
+	put_prog(f, "creds",
+	         "printf '{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"" SECRET "\"}'\n", &prog);
+	const char *nov[] = {"no JSON object", "'p'", NULL};
+	expect_process_error(GM_ERR_PROTOCOL, nov);
+	/* garbage (holding the secret): never echoed */
+	put_prog(f, "creds", "echo 'AccessKeyId=A SecretAccessKey=" SECRET "'\n", &prog);
+	const char *garbage[] = {"no JSON object", gm_buf_cstr(&prog), gm_buf_cstr(&at), NULL};
+	expect_process_error(GM_ERR_PROTOCOL, garbage);
+	put_prog(f, "creds", "printf '{\"Version\": 1, \"AccessKeyId\": \"" SECRET "'\n", &prog);
+	expect_process_error(GM_ERR_PROTOCOL, garbage);
+	/* a key missing */
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 1, \"AccessKeyId\": \"A\", \"SessionToken\": \"" SECRET
+	         "\"}'\n",
+	         &prog);
+	expect_process_error(GM_ERR_PROTOCOL, nov);
+	/* a non-zero exit: the profile and program, not its output nor its arguments */
+	put_prog(f, "creds", GOOD_JSON "echo 'error: " SECRET "' >&2\nexit 3\n", &prog);
+	const char *fail[] = {"credential_process",
+	                      "'p'",
+	                      gm_buf_cstr(&prog),
+	                      gm_buf_cstr(&at),
+	                      "exit status 3",
+	                      "-v",
+	                      NULL};
+	expect_process_error(GM_ERR_PROTOCOL, fail);
+	/* killed by a signal */
+	put_prog(f, "creds", "kill -TERM $$\n", &prog);
+	const char *sig[] = {"killed by signal 15", NULL};
+	expect_process_error(GM_ERR_PROTOCOL, sig);
+	/* Expiration: not a time, or already past */
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"" SECRET
+	         "\", \"Expiration\": \"tomorrow\"}'\n",
+	         &prog);
+	const char *badexp[] = {"RFC 3339", NULL};
+	expect_process_error(GM_ERR_PROTOCOL, badexp);
+	put_prog(f, "creds",
+	         "printf '{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"" SECRET
+	         "\", \"Expiration\": \"2001-01-01T00:00:00Z\"}'\n",
+	         &prog);
+	const char *expired[] = {"expired", NULL};
+	expect_process_error(GM_ERR_PROTOCOL, expired);
+	/* a program that is not there */
+	put_process_profile(f, "gm-no-such-credential-program", "--token " SECRET);
+	const char *missing[] = {"'gm-no-such-credential-program' is not in $PATH", "'p'", NULL};
+	expect_process_error(GM_ERR_USAGE, missing);
+	/* a command line that does not split: the file and line, not the line */
+	put_process_profile(f, gm_buf_cstr(&prog), "--token '" SECRET);
+	const char *quote[] = {"quote that is not closed", gm_buf_cstr(&at), "'p'", NULL};
+	expect_process_error(GM_ERR_PARSE, quote);
+	put(gm_buf_cstr(&f->conf), "[profile p]\nx = 1\ncredential_process =\n", 0600);
+	const char *empty[] = {"empty", gm_buf_cstr(&at), NULL};
+	expect_process_error(GM_ERR_PARSE, empty);
+
+	/* a program that hangs is stopped at the deadline */
+	put_prog(f, "hang", "sleep 30\n", &prog);
+	put_process_profile(f, gm_buf_cstr(&prog), "");
+	setenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS", "300", 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const char *hang[] = {"did not answer within 300 ms", gm_buf_cstr(&prog), "'p'", NULL};
+	expect_process_error(GM_ERR_UNREACHABLE, hang);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	unsetenv("GPUMIGRATE_CREDHELPER_TIMEOUT_MS");
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs >= 0.29 && secs < 5.0);
+	gm_buf_release(&prog);
+	gm_buf_release(&at);
+}
+
+/* The AWS CLI's order: credentials file keys, then the process, then config file keys. */
+static void test_process_precedence(void **state)
+{
+	struct fx *f = *state;
+	struct gm_buf prog = GM_BUF_INIT, text = GM_BUF_INIT, ran = GM_BUF_INIT;
+	gm_buf_addf(&ran, "%s/ran", f->home);
+	gm_buf_addf(&text, "touch '%s'\n" GOOD_JSON, gm_buf_cstr(&ran));
+	put_prog(f, "creds", gm_buf_cstr(&text), &prog);
+	gm_buf_reset(&text);
+	gm_buf_addf(&text,
+	            "[profile p]\naws_access_key_id = AKIACONF\naws_secret_access_key = c\n"
+	            "credential_process = %s\n",
+	            gm_buf_cstr(&prog));
+	put(gm_buf_cstr(&f->conf), gm_buf_cstr(&text), 0600);
+	struct gm_aws_config c;
+	struct gm_err err = GM_ERR_INIT;
+	gm_aws_config_init(&c);
+	/* the process beats the config file's keys */
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAPROC");
+	assert_int_equal(access(gm_buf_cstr(&ran), F_OK), 0);
+	unlink(gm_buf_cstr(&ran));
+	/* the credentials file's keys beat the process, which does not run */
+	put(gm_buf_cstr(&f->cred), "[p]\naws_access_key_id = AKIACRED\naws_secret_access_key = k\n",
+	    0600);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIACRED");
+	assert_int_equal(c.credential_process.len, 0);
+	assert_int_equal(access(gm_buf_cstr(&ran), F_OK), -1);
+	/* a credential_process in the credentials file's section counts too */
+	gm_buf_reset(&text);
+	gm_buf_addf(&text, "[p]\ncredential_process = %s\n", gm_buf_cstr(&prog));
+	put(gm_buf_cstr(&f->cred), gm_buf_cstr(&text), 0600);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAPROC");
+	assert_contains(gm_buf_cstr(&c.creds_source), gm_buf_cstr(&f->cred));
+	/* the environment beats both */
+	unlink(gm_buf_cstr(&ran));
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "e", 1);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AKIAENV");
+	assert_int_equal(access(gm_buf_cstr(&ran), F_OK), -1);
+	gm_aws_config_release(&c);
+	gm_err_release(&err);
+	gm_buf_release(&prog);
+	gm_buf_release(&text);
+	gm_buf_release(&ran);
+}
+
+/* Renewal: when it is due, and a second run replacing the keys. */
+static void test_process_refresh(void **state)
+{
+	struct fx *f = *state;
+	struct gm_buf prog = GM_BUF_INIT, text = GM_BUF_INIT;
+	gm_buf_addf(&text,
+	            "n=$(cat '%s/n' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '%s/n'\n"
+	            "printf '{\"Version\": 1, \"AccessKeyId\": \"AK%%s\", \"SecretAccessKey\": "
+	            "\"S%%s\", \"SessionToken\": \"T%%s\", \"Expiration\": "
+	            "\"2999-01-01T00:00:00Z\"}' $n $n $n\n",
+	            f->home, f->home);
+	put_prog(f, "creds", gm_buf_cstr(&text), &prog);
+	put_process_profile(f, gm_buf_cstr(&prog), "");
+	struct gm_aws_config c;
+	struct gm_err err = GM_ERR_INIT;
+	gm_aws_config_init(&c);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AK1");
+	int64_t now = (int64_t)time(NULL);
+	assert_true(c.fetched >= now - 5 && c.fetched <= now);
+	/* due: under 5 minutes left and the last run a minute ago, or expired */
+	int64_t t = c.fetched + 3600;
+	c.expires = t + 299;
+	assert_true(gm_aws_config_refresh_due(&c, t));
+	c.expires = t + 301;
+	assert_false(gm_aws_config_refresh_due(&c, t));
+	c.expires = c.fetched + 200;
+	assert_false(gm_aws_config_refresh_due(&c, c.fetched + 30)); /* just run */
+	assert_true(gm_aws_config_refresh_due(&c, c.fetched + 60));
+	assert_true(gm_aws_config_refresh_due(&c, c.fetched + 200)); /* expired */
+	assert_int_equal(gm_aws_config_refresh(&c, &err), GM_OK);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AK2");
+	assert_string_equal(gm_buf_cstr(&c.secret_key), "S2");
+	assert_string_equal(gm_buf_cstr(&c.session_token), "T2");
+	assert_int_equal(c.expires, 32472144000LL);
+	/* a failed renewal keeps the keys it had */
+	put_prog(f, "creds", "exit 1\n", &prog);
+	assert_int_equal(gm_aws_config_refresh(&c, &err), GM_ERR_PROTOCOL);
+	assert_string_equal(gm_buf_cstr(&c.access_key), "AK2");
+	assert_string_equal(gm_buf_cstr(&c.secret_key), "S2");
+	/* static keys are never renewed */
+	put(gm_buf_cstr(&f->cred), "[p]\naws_access_key_id = AKIACRED\naws_secret_access_key = k\n",
+	    0600);
+	assert_int_equal(load(&c, "p", &err, NULL), GM_OK);
+	assert_false(gm_aws_config_refresh_due(&c, INT64_MAX / 2));
+	assert_int_equal(gm_aws_config_refresh(&c, &err), GM_ERR_USAGE);
+	gm_aws_config_release(&c);
+	gm_err_release(&err);
+	gm_buf_release(&prog);
+	gm_buf_release(&text);
 }
 
 int main(void)
@@ -609,6 +913,10 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_limits_and_access, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_permission_warning, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_unsupported_source, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_process_keys, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_process_errors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_process_precedence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_process_refresh, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
