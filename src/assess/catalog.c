@@ -810,17 +810,6 @@ const char *gm_catalog_suggest_instance(const struct gm_catalog *cat, const char
 	return best && close_enough(name, best_d) ? best : NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static long days_from_civil(long y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	long era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long)doe - 719468;
-}
-
 /* Parses "YYYY-MM-DD" into days since 1970-01-01; false when it is not a real date. */
 static bool parse_date(const char *date, long *days)
 {
@@ -839,7 +828,7 @@ static bool parse_date(const char *date, long *days)
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (m == 2 && d == 29 && !leap)
 		return false;
-	*days = days_from_civil(y, m, d);
+	*days = (long)gm_days_from_civil(y, m, d);
 	return true;
 }
 

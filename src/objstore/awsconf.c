@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "objstore/store.h"
 #include "util/doc.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -450,67 +451,6 @@ static bool file_path(const char *var, const char *name, struct gm_buf *out)
 
 /* ---- credential_process ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* n digits at *p as a number; false when they are not all digits. */
-static bool digits(const char **p, int n, unsigned *out)
-{
-	unsigned v = 0;
-	for (int i = 0; i < n; i++) {
-		char c = (*p)[i];
-		if (c < '0' || c > '9')
-			return false;
-		v = v * 10 + (unsigned)(c - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-/* An RFC 3339 time ("2024-05-01T12:00:00Z", "…T12:00:00.123+02:00") as Unix seconds. */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-	unsigned y, mo, d, h, mi, se, oh = 0, om = 0;
-	const char *p = s;
-	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-	    !digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-		return false;
-	p++;
-	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' ||
-	    !digits(&p, 2, &se))
-		return false;
-	if (*p == '.') {
-		const char *f = ++p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == f)
-			return false;
-	}
-	int sign = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p++ == '+' ? 1 : -1;
-		if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59)
-			return false;
-	} else {
-		return false;
-	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-		return false;
-	int64_t t = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
-	*out = t - sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
-	return true;
-}
-
 /* A non-empty string member of the program's JSON object, or NULL. */
 static const char *member(struct fy_node *root, const char *key)
 {
@@ -588,7 +528,7 @@ static enum gm_rc run_process(struct gm_aws_config *c, struct gm_err *err)
 	}
 	const char *token = member(root, "SessionToken");
 	const char *exp = member(root, "Expiration");
-	if (exp && !parse_rfc3339(exp, &expires)) {
+	if (exp && !gm_os_time_rfc3339_sec(exp, &expires)) {
 		rc = gm_err_set(err, GM_ERR_PROTOCOL,
 		                "%s printed an \"Expiration\" that is not an RFC 3339 time",
 		                gm_buf_cstr(&what));

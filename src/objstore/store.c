@@ -2,8 +2,10 @@
  * user-metadata pairs, the time formats of their answers, and closing a store. */
 #include "objstore/store.h"
 
+#include <stdint.h>
 #include <string.h>
 
+#include "util/fs.h"
 #include "util/banned.h"
 
 void gm_os_object_init(struct gm_os_object *o)
@@ -58,16 +60,6 @@ void gm_os_object_meta_add(struct gm_os_object *o, const char *name, size_t name
 	gm_buf_addch(&o->meta, '\0');
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 static bool digits(const char *s, size_t n, unsigned *out)
 {
 	unsigned v = 0;
@@ -80,7 +72,8 @@ static bool digits(const char *s, size_t n, unsigned *out)
 	return true;
 }
 
-bool gm_os_time_rfc3339(const char *s, int64_t *out)
+/* RFC 3339 into whole seconds since the epoch and the fraction's nanoseconds. */
+static bool rfc3339(const char *s, int64_t *secs_out, int64_t *frac_out)
 {
 	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
 	size_t n = strlen(s);
@@ -112,10 +105,28 @@ bool gm_os_time_rfc3339(const char *s, int64_t *out)
 		return false;
 	}
 	int64_t secs =
-	        days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
+	        gm_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
 	secs -= sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+	*secs_out = secs;
+	*frac_out = frac;
+	return true;
+}
+
+bool gm_os_time_rfc3339(const char *s, int64_t *out)
+{
+	int64_t secs, frac;
+	/* nanoseconds in an int64_t reach the years 1678 to 2262 */
+	if (!rfc3339(s, &secs, &frac) || secs <= INT64_MIN / 1000000000 ||
+	    secs >= INT64_MAX / 1000000000)
+		return false;
 	*out = secs * 1000000000 + frac;
 	return true;
+}
+
+bool gm_os_time_rfc3339_sec(const char *s, int64_t *out)
+{
+	int64_t frac;
+	return rfc3339(s, out, &frac);
 }
 
 bool gm_os_time_http(const char *s, int64_t *out)
@@ -133,7 +144,7 @@ bool gm_os_time_http(const char *s, int64_t *out)
 			mo = i + 1;
 	if (!mo || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return false;
-	*out = (days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec) *
+	*out = (gm_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec) *
 	       1000000000;
 	return true;
 }

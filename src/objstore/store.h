@@ -161,8 +161,11 @@ enum gm_rc gm_os_gcs_open(const char *bucket, const struct gm_os_opts *opts, str
                           struct gm_err *err);
 void gm_os_close(struct gm_os *s);
 
-/* RFC 3339 ("2024-05-06T07:08:09.123Z", "…+02:00": listings) to ns since the epoch. */
+/* RFC 3339 ("2024-05-06T07:08:09.123Z", "…+02:00": listings) to ns since the epoch (years
+ * 1678 to 2262; others are false). */
 bool gm_os_time_rfc3339(const char *s, int64_t *out);
+/* The same to whole seconds (the fraction dropped), for any year 0000-9999. */
+bool gm_os_time_rfc3339_sec(const char *s, int64_t *out);
 /* An HTTP date ("Mon, 12 Oct 2009 17:50:30 GMT": Last-Modified) to ns since the epoch. */
 bool gm_os_time_http(const char *s, int64_t *out);
 

@@ -53,5 +53,7 @@ enum gm_rc gm_parse_i64(const char *s, int base, int64_t *out);
 enum gm_rc gm_parse_u64(const char *s, int base, uint64_t *out);
 /* The value of one hexadecimal digit (either case), or -1 for any other character. */
 int gm_hex_digit(char c);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day 1-31; not checked). */
+int64_t gm_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #endif

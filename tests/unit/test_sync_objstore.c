@@ -158,6 +158,12 @@ static void store_times(void **state)
 	assert_true(t == 1709251199123456789LL - 7200000000000LL);
 	assert_false(gm_os_time_rfc3339("2009-10-12 17:50:30Z", &t));
 	assert_false(gm_os_time_rfc3339("2009-13-12T17:50:30Z", &t));
+	/* nanoseconds end in 2262; seconds go on */
+	assert_false(gm_os_time_rfc3339("2999-01-01T00:00:00Z", &t));
+	assert_true(gm_os_time_rfc3339_sec("2999-01-01T00:00:00.5Z", &t));
+	assert_true(t == 32472144000LL);
+	assert_true(gm_os_time_rfc3339_sec("2009-10-12T19:50:30+02:00", &t));
+	assert_true(t == 1255369830LL);
 	assert_true(gm_os_time_http("Mon, 12 Oct 2009 17:50:30 GMT", &t));
 	assert_true(t == 1255369830000000000LL);
 	assert_false(gm_os_time_http("Mon, 12 Foo 2009 17:50:30 GMT", &t));
