@@ -379,12 +379,19 @@ static void *worker_main(void *arg)
 }
 
 /* Queues req (its buffers move to the job), waiting while the queue is full. */
-static void enqueue(struct server *s, struct gm_proto_msg *req)
+/* Queues a request for the workers, waiting while the queue is full; the answers the reader
+ * thread holds go out before it waits (the client may be waiting for one of them). */
+static void enqueue(struct server *s, struct sender *sd, struct gm_proto_msg *req)
 {
 	struct job *j = gm_xcalloc(1, sizeof(*j));
 	j->m = *req;
 	gm_proto_msg_init(req);
 	pthread_mutex_lock(&s->lock);
+	if (s->njobs >= QUEUE_MAX && sd->frame.len) {
+		pthread_mutex_unlock(&s->lock);
+		flush(sd);
+		pthread_mutex_lock(&s->lock);
+	}
 	while (s->njobs >= QUEUE_MAX)
 		pthread_cond_wait(&s->space_cv, &s->lock);
 	if (j->m.type == GM_PROTO_OPEN_READ) {
@@ -735,7 +742,7 @@ enum gm_rc gm_sync_server_run(int in_fd, int out_fd, const char *root, bool writ
 				send_error(&sd, h.id, GM_ERR_PERMISSION,
 				           "the server was started read-only (without --write)");
 			else
-				enqueue(&s, &m);
+				enqueue(&s, &sd, &m);
 			continue;
 		}
 		if (!rc && (h.type == GM_PROTO_OPEN_WRITE || h.type == GM_PROTO_DATA ||
