@@ -524,10 +524,18 @@ static enum gm_rc put_marker(struct gm_obj_ep *ep, const char *path, enum gm_syn
 	return rc;
 }
 
+/* A store needs no parent object before its children, so a directory's marker is written
+ * once, by set_meta when the run gives the directory its final time (every new directory
+ * gets one); a run stopped before then leaves a prefix without a marker, which the next
+ * run makes. */
 static enum gm_rc obj_mkdir(struct gm_sync_endpoint *e, const char *path,
                             const struct gm_sync_meta *meta, struct gm_err *err)
 {
-	return put_marker(ep_of(e), path, GM_SYNC_DIR, meta, NULL, err);
+	(void)meta;
+	struct gm_obj_ep *ep = ep_of(e);
+	if (!ep->writable)
+		return read_only(ep, err);
+	return gm_obj_key_check(ep, path, err);
 }
 
 static enum gm_rc obj_symlink(struct gm_sync_endpoint *e, const char *path, const char *target,
@@ -601,9 +609,10 @@ static enum gm_rc obj_set_meta(struct gm_sync_endpoint *e, const char *path,
 	gm_buf_init(&kvs.store);
 	gm_os_object_init(&o);
 	gm_obj_key(ep, path, false, &key);
-	enum gm_rc rc = path[0] ? ep->store->ops->head(ep->store, gm_buf_cstr(&key), &o, err)
+	enum gm_rc rc = path[0] && meta->kind != GM_SYNC_DIR
+	                        ? ep->store->ops->head(ep->store, gm_buf_cstr(&key), &o, err)
 	                        : GM_ERR_NOT_FOUND;
-	if (rc == GM_ERR_NOT_FOUND) { /* a directory: its marker, made when missing */
+	if (rc == GM_ERR_NOT_FOUND) { /* a directory: its marker, written whole */
 		gm_err_clear(err);
 		rc = put_marker(ep, path, GM_SYNC_DIR, meta, NULL, err);
 		goto out;

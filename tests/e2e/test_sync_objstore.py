@@ -465,3 +465,25 @@ def test_credentials_from_a_credential_process(tmp_path):
             assert s not in p.stderr and s not in p.stdout
     finally:
         store.stop()
+
+
+def test_upload_puts_each_marker_once(fake_s3, tmp_path):
+    """A directory's marker is written once, with its final time, and nothing is HEADed to
+    set it: a fresh upload costs one PUT per file and per directory."""
+    src = tmp_path / "src"
+    for d in ["a", "a/b", "c", "empty"]:
+        (src / d).mkdir(parents=True)
+    for f in ["a/1", "a/b/2", "c/3", "top"]:
+        (src / f).write_bytes(f.encode())
+    fake_s3._post("/_stats/clear", {})
+    assert sync(fake_s3, f"{src}/", f"s3://{BUCKET}/m/").code == 0
+    st = fake_s3.stats()
+    puts = [key for op, key, _ in st["uploads"] if op == "PutObject"]
+    assert sorted(puts) == sorted(set(puts)), puts  # no key written twice
+    assert {"m/a/", "m/a/b/", "m/c/", "m/empty/", "m/a/1", "m/a/b/2", "m/c/3",
+            "m/top"} <= set(puts)
+    assert st["requests"].get("HEAD HeadObject", 0) <= 1, st["requests"]  # the root, at open
+    assert st["requests"]["PUT PutObject"] == 9  # 4 files, 4 directories, the prefix's own
+    back = tmp_path / "back"
+    assert sync(fake_s3, f"s3://{BUCKET}/m/", f"{back}/").code == 0
+    assert rsync_diff(src, back) == ""  # the empty directory and every time came back
