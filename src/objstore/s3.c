@@ -611,6 +611,71 @@ static enum gm_rc s3_up_part(struct gm_os *gs, const char *key, const char *id, 
 	return rc;
 }
 
+/* ListMultipartUploads with the key as prefix (so also longer keys, left out here), page
+ * by page (at most 10: a key with more unfinished uploads than that is not ours to clean). */
+static enum gm_rc s3_up_list(struct gm_os *gs, const char *key, struct gm_buf *ids, size_t *count,
+                             struct gm_err *err)
+{
+	enum gm_rc rc = GM_OK;
+	struct gm_buf kmark = GM_BUF_INIT, umark = GM_BUF_INIT, k = GM_BUF_INIT;
+	*count = 0;
+	for (int page = 0, more = 1; more && rc == GM_OK && page < 10; page++) {
+		struct call c;
+		struct gm_os_http_resp resp;
+		struct gm_xml_doc d;
+		gm_xml_doc_init(&d);
+		gm_os_http_resp_init(&resp);
+		call_init(&c, s3_of(gs), "GET", NULL);
+		call_query(&c, "uploads", NULL);
+		call_query(&c, "encoding-type", "url");
+		call_query(&c, "prefix", key);
+		if (kmark.len) {
+			call_query(&c, "key-marker", gm_buf_cstr(&kmark));
+			call_query(&c, "upload-id-marker", gm_buf_cstr(&umark));
+		}
+		rc = call_do(&c, &resp, XML_MAX, NULL, err);
+		if (rc == GM_OK)
+			rc = parse_xml(&d, &resp.body, "ListMultipartUploadsResult",
+			               gm_buf_cstr(&c.what), err);
+		more = 0;
+		if (rc == GM_OK) {
+			const struct gm_xml_el *root = gm_xml_root(&d);
+			size_t n = 0;
+			for (const struct gm_xml_el *e = gm_xml_child(root, "Upload"); e;
+			     e = gm_xml_next(e)) {
+				const char *t = child_text(e, "Key", &n);
+				gm_buf_reset(&k);
+				gm_os_uri_decode(&k, t, n, true);
+				if (strcmp(gm_buf_cstr(&k), key) != 0)
+					continue;
+				t = child_text(e, "UploadId", &n);
+				if (!n || memchr(t, '\0', n))
+					continue;
+				gm_buf_add(ids, t, n);
+				gm_buf_addch(ids, '\0');
+				(*count)++;
+			}
+			const char *tr = child_text(root, "IsTruncated", &n);
+			more = n == 4 && memcmp(tr, "true", 4) == 0;
+			gm_buf_reset(&kmark);
+			gm_buf_reset(&umark);
+			const char *t = child_text(root, "NextKeyMarker", &n);
+			gm_os_uri_decode(&kmark, t, n, true);
+			t = child_text(root, "NextUploadIdMarker", &n);
+			gm_buf_add(&umark, t, n);
+			if (!kmark.len)
+				more = 0;
+		}
+		gm_xml_doc_release(&d);
+		gm_os_http_resp_release(&resp);
+		call_release(&c);
+	}
+	gm_buf_release(&kmark);
+	gm_buf_release(&umark);
+	gm_buf_release(&k);
+	return rc;
+}
+
 static enum gm_rc s3_up_parts(struct gm_os *gs, const char *key, const char *id,
                               struct gm_os_part **parts, size_t *n_parts, struct gm_err *err)
 {
@@ -814,6 +879,7 @@ static const struct gm_os_ops s3_ops = {
         .up_parts = s3_up_parts,
         .up_finish = s3_up_finish,
         .up_abort = s3_up_abort,
+        .up_list = s3_up_list,
         .close = s3_close,
 };
 

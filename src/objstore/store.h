@@ -118,6 +118,11 @@ struct gm_os_ops {
 	/* Abandons the upload and frees what the store kept of it. */
 	enum gm_rc (*up_abort)(struct gm_os *s, const char *key, const char *id,
 	                       struct gm_err *err);
+	/* The ids of the unfinished uploads of exactly key, appended to ids one after another,
+	 * each NUL-terminated; *n their count. Optional (NULL: they cannot be listed; GCS
+	 * sessions expire by themselves). */
+	enum gm_rc (*up_list)(struct gm_os *s, const char *key, struct gm_buf *ids, size_t *n,
+	                      struct gm_err *err);
 
 	void (*close)(struct gm_os *s);
 };

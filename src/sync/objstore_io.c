@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -364,6 +365,10 @@ struct gm_sync_writer {
 	struct gm_buf id; /* the upload's identity: a secret (a GCS session URI authorizes) */
 	struct gm_os_part *parts;
 	size_t n_parts; /* parts[i] is part i + 1 */
+	/* an unfinished upload of this key that no journal knew (adopt_upload): the parts the
+	 * store held, each sent again only when its bytes differ */
+	struct gm_os_part *adopted;
+	size_t n_adopted;
 	struct upjob jobs[UPLOAD_AHEAD];
 	unsigned next_job;
 	enum gm_rc failed; /* the first failed part upload */
@@ -507,6 +512,11 @@ static void parts_free(struct gm_sync_writer *w)
 	for (size_t i = 0; i < w->n_parts; i++)
 		gm_buf_release(&w->parts[i].tag);
 	free(w->parts);
+	for (size_t i = 0; i < w->n_adopted; i++)
+		gm_buf_release(&w->adopted[i].tag);
+	free(w->adopted);
+	w->adopted = NULL;
+	w->n_adopted = 0;
 	w->parts = NULL;
 	w->n_parts = 0;
 }
@@ -519,6 +529,73 @@ static uint64_t pick_part_size(const struct gm_os *s, uint64_t total)
 	while ((total + k * GM_SYNC_CHUNK - 1) / (k * GM_SYNC_CHUNK) > s->max_parts)
 		k++;
 	return k * GM_SYNC_CHUNK;
+}
+
+/* With no journal (a run on another machine or pod, a deleted state directory), an
+ * unfinished upload of the same key is taken over instead of left to cost space: its parts
+ * whose bytes match what this run sends are kept (send_part compares their MD5), the others
+ * sent again, other such uploads aborted. Only where the object's metadata is rewritten at
+ * the end (meta_rewrite_max), since the old upload's carries the old source's times. True
+ * when w->id now names the adopted upload. */
+static bool adopt_upload(struct gm_sync_writer *w)
+{
+	struct gm_os *s = w->ep->store;
+	struct gm_buf ids = GM_BUF_INIT;
+	struct gm_err e = GM_ERR_INIT;
+	size_t n = 0;
+	bool adopted = false;
+	if (!s->ops->up_list || (w->flags & GM_SYNC_W_NO_RESUME) || !s->meta_rewrite_max ||
+	    w->src.size > s->meta_rewrite_max)
+		return false;
+	if (s->ops->up_list(s, gm_buf_cstr(&w->key), &ids, &n, &e) != GM_OK) {
+		gm_debug("'%s': unfinished uploads not listed: %s", gm_buf_cstr(&w->path),
+		         gm_err_msg(&e));
+		n = 0;
+	}
+	const char *id = ids.data;
+	for (size_t i = 0; i < n; i++, id += strlen(id) + 1) {
+		gm_err_clear(&e);
+		if (!adopted && s->ops->up_parts(s, gm_buf_cstr(&w->key), id, &w->adopted,
+		                                 &w->n_adopted, &e) == GM_OK) {
+			gm_buf_reset(&w->id);
+			gm_buf_adds(&w->id, id);
+			adopted = true;
+			gm_info("'%s': taking over an unfinished upload an earlier run left (%zu "
+			        "parts held)",
+			        gm_buf_cstr(&w->path), w->n_adopted);
+			continue;
+		}
+		s->ops->up_abort(s, gm_buf_cstr(&w->key), id, NULL);
+	}
+	gm_buf_release(&ids);
+	gm_err_release(&e);
+	return adopted;
+}
+
+/* Whether the adopted upload holds part number with exactly data's bytes (its ETag is their
+ * MD5); then *tag is the part's. */
+static bool adopted_part(const struct gm_sync_writer *w, unsigned number, const struct gm_buf *data,
+                         const struct gm_buf **tag)
+{
+	const struct gm_os_part *p = NULL;
+	for (size_t i = 0; i < w->n_adopted && !p; i++)
+		if (w->adopted[i].number == number)
+			p = &w->adopted[i];
+	uint8_t md[16];
+	struct gm_buf hex = GM_BUF_INIT;
+	bool same = false;
+	if (p && p->size == data->len && gm_os_md5(data->data, data->len, md)) {
+		gm_os_hex(&hex, md, sizeof(md));
+		const char *t = gm_buf_cstr(&p->tag);
+		size_t tl = p->tag.len;
+		if (tl >= 2 && t[0] == '"' && t[tl - 1] == '"')
+			t++, tl -= 2;
+		same = tl == hex.len && strncasecmp(t, hex.data, tl) == 0;
+	}
+	gm_buf_release(&hex);
+	if (same)
+		*tag = &p->tag;
+	return same;
 }
 
 /* Starts the upload, or finds the one an earlier run left for the same source and how
@@ -587,13 +664,16 @@ static enum gm_rc begin_upload(struct gm_sync_writer *w, uint64_t *resume_at, st
 	free(held);
 	if (w->journal_open)
 		goto ready;
-	struct gm_obj_kvs kvs;
-	gm_obj_kvs_build(&kvs, GM_SYNC_FILE, &w->src, NULL, NULL);
-	gm_buf_reset(&w->id);
-	rc = s->ops->up_begin(s, gm_buf_cstr(&w->key), w->src.size, kvs.kv, kvs.n, &w->id, err);
-	gm_obj_kvs_release(&kvs);
-	if (rc != GM_OK)
-		return rc;
+	if (!adopt_upload(w)) {
+		struct gm_obj_kvs kvs;
+		gm_obj_kvs_build(&kvs, GM_SYNC_FILE, &w->src, NULL, NULL);
+		gm_buf_reset(&w->id);
+		rc = s->ops->up_begin(s, gm_buf_cstr(&w->key), w->src.size, kvs.kv, kvs.n, &w->id,
+		                      err);
+		gm_obj_kvs_release(&kvs);
+		if (rc != GM_OK)
+			return rc;
+	}
 	rc = upload_save(w, dirfd, err);
 	if (rc == GM_OK)
 		rc = gm_sync_journal_create(&w->journal, dirfd, w->jname, gm_buf_cstr(&w->key),
@@ -692,6 +772,12 @@ static enum gm_rc send_part(struct gm_sync_writer *w, struct gm_err *err)
 	if (w->ep->store->sequential_parts) { /* in order, after the one before */
 		jobs_join(w);
 		number = (unsigned)w->n_parts + 1;
+	}
+	const struct gm_buf *held = NULL;
+	if (w->n_adopted && adopted_part(w, number, &w->part, &held)) {
+		parts_set(w, number, w->part.len, held); /* the store has these bytes already */
+		gm_buf_reset(&w->part);
+		return GM_OK;
 	}
 	struct upjob *j = &w->jobs[w->next_job];
 	job_join(j);

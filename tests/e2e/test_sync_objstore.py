@@ -6,6 +6,7 @@ one clear error without a secret in it. The strict fakes (tests/fakes) add what 
 not check: multipart resume after kill -9 without re-sending parts, injected faults, GCS."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -487,3 +488,38 @@ def test_upload_puts_each_marker_once(fake_s3, tmp_path):
     back = tmp_path / "back"
     assert sync(fake_s3, f"s3://{BUCKET}/m/", f"{back}/").code == 0
     assert rsync_diff(src, back) == ""  # the empty directory and every time came back
+
+
+def test_upload_without_its_journal_is_taken_over(fake_s3, tmp_path):
+    """A killed multipart upload whose journal is gone (the run moved to another pod): the
+    next run finds the unfinished upload of the same key, keeps the parts whose bytes match
+    (their ETags are the MD5 it computes anyway) and sends only the rest, so nothing is left
+    behind in the store."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom((40 << 20) + 5)
+    (src / "model.ckpt").write_bytes(data)
+    fake_s3.fault(method="PUT", path_re="partNumber=4", action="delay", seconds=60, count=1)
+    env = {**os.environ, **fake_s3.env}
+    p = subprocess.Popen([BIN, "sync", f"{src}/", f"s3://{BUCKET}/adopt/"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not {1, 2, 3} <= set(parts_sent(fake_s3.stats(), "adopt/model.ckpt")):
+        assert time.time() < deadline and p.poll() is None, "parts 1-3 never arrived"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    fake_s3.clear_faults()
+    shutil.rmtree(tmp_path / "state")  # a new pod: no journal
+    held = parts_sent(fake_s3.stats(), "adopt/model.ckpt")  # stored before the kill
+    r = sync(fake_s3, "-v", f"{src}/", f"s3://{BUCKET}/adopt/")
+    assert r.code == 0, r.err
+    assert "taking over an unfinished upload" in r.err
+    again = parts_sent(fake_s3.stats(), "adopt/model.ckpt")[len(held):]
+    assert sorted(again) == sorted(set(range(1, 7)) - set(held)), (held, again)
+    assert 4 in again  # the one the fault held back
+    assert fake_s3.stats()["open_uploads"] == {BUCKET: 0}
+    back = tmp_path / "back"
+    assert sync(fake_s3, f"s3://{BUCKET}/adopt/", f"{back}/").code == 0
+    assert (back / "model.ckpt").read_bytes() == data
+    assert rsync_diff(src, back) == ""  # the object's metadata is this run's
