@@ -133,25 +133,30 @@ def parts_sent(stats, key):
     return [u[2] for u in stats["uploads"] if u[0] == "UploadPart" and u[1] == key]
 
 
-def test_multipart_killed_then_resumed_without_resending_parts(fake_s3, tmp_path):
-    src = tmp_path / "src"
+def kill_mid_upload(fake_s3, src, prefix):
+    """Uploads src/model.ckpt (five 8 MiB parts and a 5-byte one) to prefix with part 4 held
+    back by the fake, and kills the run with -9 once parts 1-3 are stored. Returns the
+    file's bytes."""
     src.mkdir()
-    data = os.urandom((40 << 20) + 5)  # five 8 MiB parts and a 5-byte one
+    data = os.urandom((40 << 20) + 5)
     (src / "model.ckpt").write_bytes(data)
     fake_s3.fault(method="PUT", path_re="partNumber=4", action="delay", seconds=60, count=1)
     env = {**os.environ, **fake_s3.env}
-    p = subprocess.Popen([BIN, "sync", f"{src}/", f"s3://{BUCKET}/ck/"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen([BIN, "sync", f"{src}/", f"s3://{BUCKET}/{prefix}/"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline:
-        sent = parts_sent(fake_s3.stats(), "ck/model.ckpt")
-        if {1, 2, 3} <= set(sent):
-            break
+    while not {1, 2, 3} <= set(parts_sent(fake_s3.stats(), f"{prefix}/model.ckpt")):
+        assert time.time() < deadline and p.poll() is None, "parts 1-3 never arrived"
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    assert {1, 2, 3} <= set(parts_sent(fake_s3.stats(), "ck/model.ckpt"))
     fake_s3.clear_faults()
+    return data
+
+
+def test_multipart_killed_then_resumed_without_resending_parts(fake_s3, tmp_path):
+    src = tmp_path / "src"
+    data = kill_mid_upload(fake_s3, src, "ck")
     state = tmp_path / "state" / "gpumigrate" / "uploads"
     assert oct(os.stat(state).st_mode & 0o777) == "0o700"
     journals = os.listdir(state)
@@ -496,20 +501,7 @@ def test_upload_without_its_journal_is_taken_over(fake_s3, tmp_path):
     (their ETags are the MD5 it computes anyway) and sends only the rest, so nothing is left
     behind in the store."""
     src = tmp_path / "src"
-    src.mkdir()
-    data = os.urandom((40 << 20) + 5)
-    (src / "model.ckpt").write_bytes(data)
-    fake_s3.fault(method="PUT", path_re="partNumber=4", action="delay", seconds=60, count=1)
-    env = {**os.environ, **fake_s3.env}
-    p = subprocess.Popen([BIN, "sync", f"{src}/", f"s3://{BUCKET}/adopt/"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not {1, 2, 3} <= set(parts_sent(fake_s3.stats(), "adopt/model.ckpt")):
-        assert time.time() < deadline and p.poll() is None, "parts 1-3 never arrived"
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    fake_s3.clear_faults()
+    data = kill_mid_upload(fake_s3, src, "adopt")
     shutil.rmtree(tmp_path / "state")  # a new pod: no journal
     held = parts_sent(fake_s3.stats(), "adopt/model.ckpt")  # stored before the kill
     r = sync(fake_s3, "-v", f"{src}/", f"s3://{BUCKET}/adopt/")
