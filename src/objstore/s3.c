@@ -205,6 +205,13 @@ static enum gm_rc add_headers(void *ctx, const struct gm_os_http_req *req, struc
 	        .region = gm_buf_cstr(&c->s->cfg.region),
 	        .service = "s3",
 	};
+	const struct gm_aws_config *cfg = &c->s->cfg;
+	if (!cfg->credential_process.len) { /* keys that never change: no lock, no copy */
+		struct gm_sigv4_creds cr = {gm_buf_cstr(&cfg->access_key),
+		                            gm_buf_cstr(&cfg->secret_key),
+		                            gm_buf_cstr(&cfg->session_token)};
+		return gm_sigv4_sign(&in, &cr, hdrs, err);
+	}
 	struct gm_buf ak = GM_BUF_INIT, sk = GM_BUF_INIT, tok = GM_BUF_INIT;
 	enum gm_rc rc = current_creds(c->s, &ak, &sk, &tok, err);
 	if (rc == GM_OK) {
